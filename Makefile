@@ -1,0 +1,55 @@
+# zkinfer: the two commands a newcomer needs are `make demo` and `make test`.
+# Every target that needs the environment depends on `install`, which is idempotent
+# (stamp files: a second run does nothing unless pyproject.toml or the npm lockfile changed).
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+ZKINFER     := $(VENV)/bin/zkinfer
+# torch's CPU wheel, installed before the `models` extra so pip never pulls a multi-GB CUDA build.
+TORCH_SPEC  ?= torch==2.13.0
+PY_STAMP    := $(VENV)/.zkinfer-installed
+NPM_STAMP   := node_modules/.zkinfer-installed
+MODEL       ?= credit_risk
+# Extra options for `make circuit`, e.g. ARGS="--batch 4 --input-visibility hashed".
+ARGS        ?=
+PYTEST_ARGS ?=
+
+.PHONY: install circuit demo test test-fast bench clean lint
+
+install: $(PY_STAMP) $(NPM_STAMP)
+
+$(PY_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[models,dev]"
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Train/export a zoo model and build its circuit into circuits/$(MODEL)/.
+circuit: install
+	$(ZKINFER) circuit zoo $(MODEL) --out circuits/$(MODEL) $(ARGS)
+
+demo: install
+	$(ZKINFER) demo
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Unit tests only (no circuit builds, chains or clusters).
+test-fast: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(ZKINFER) bench --out bench/results.json
+
+lint: install
+	$(VENV)/bin/ruff check pipeline tests models
+
+clean:
+	rm -rf circuits/*/ bench/results.json runs/ .pytest_cache deployments/31337.json
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,123 @@
+"""Files with content hashes, written atomically.
+
+A killed process must never leave a half-written proof or key behind: every artifact is written to a
+temporary file in the same directory, flushed and fsynced, then renamed over its final name (rename is
+atomic within a filesystem). Readers see the old file or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, streamed (proving keys reach gigabytes)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(obj) -> bytes:
+    """Deterministic JSON bytes (sorted keys, no whitespace): what content hashes are taken over."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+@contextmanager
+def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to `final`; on success rename it over `final`, on error remove it.
+
+    For writers that want a path rather than a file object (ezkl writes its own files).
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        _fsync_file(tmp_path)
+        os.replace(tmp_path, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode())
+
+
+def write_json_atomic(path: str | os.PathLike, obj, indent: int | None = 2) -> Path:
+    text = json.dumps(obj, indent=indent, allow_nan=False)
+    return write_text_atomic(path, text + "\n")
+
+
+def write_with(path: str | os.PathLike, writer: Callable[[Path], object]):
+    """Run `writer(tmp_path)` (which creates the file), then publish it atomically at `path`."""
+    with atomic_path(path) as tmp:
+        result = writer(tmp)
+        if not tmp.exists() or tmp.stat().st_size == 0:
+            raise RuntimeError(f"writer produced no output for {path}")
+    return result
+
+
+def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(dst)
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file"):
+    """Load JSON, turning a missing file or a syntax error into a UsageError that names the file."""
+    from .errors import UsageError
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found: {p}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} is a directory, expected a file: {p}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{what} {p} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,141 @@
+"""The circuit manifest: what was built, from what, and a check that artifacts still match.
+
+`DIR/manifest.json` (schema ``zkinfer/manifest@1``)::
+
+    {
+      "schema": "zkinfer/manifest@1",
+      "name": "credit_risk",
+      "zkinfer_version": "0.1.0",
+      "ezkl_version": "23.0.5",
+      "build_key": "<sha256 over everything the build depends on>",
+      "artifacts": {"network.onnx": {"sha256": "...", "bytes": 1136}, "settings.json": ..., "network.compiled": ...,
+                    "vk.key": ..., "pk.key": ..., "fidelity.json": ..., "samples.jsonl": ...},
+      "circuit": {
+        "logrows": 15, "batch_size": 1,
+        "visibility": {"input": "public", "output": "public", "param": "fixed"},
+        "input_shapes": [[1, 8]], "output_shapes": [[1, 1]],
+        "input_scales": [13], "output_scales": [13], "param_scale": 13,
+        "lookup_range": [-4582, 0],
+        "num_instances": 9,
+        "instance_layout": {"input_hashes": 0, "param_hashes": 0, "inputs": 8, "outputs": 1}
+      },
+      "srs": {"origin": "dev-generated, insecure", "insecure": true, "logrows": 15, "sha256": "..."},
+      "fidelity": {"passed": true, "max_abs_error": ..., "mean_abs_error": ..., "label_agreement": ..., ...},
+      "timings_s": {"settings": ..., "calibrate": ..., "compile": ..., "fidelity": ..., "setup": ...}
+    }
+
+The manifest's own sha256 (`manifest_hash`) is what identifies a circuit version on chain and in job ids.
+Verifying artifacts against it hashes every file once per process and circuit (a LeNet-5 proving key is
+4.4 GB): the result is cached keyed by each file's (size, mtime, inode), so a file replaced or edited in
+place after the check is hashed again.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .artifacts import read_json, sha256_file
+from .errors import ArtifactMismatchError, UsageError
+
+SCHEMA = "zkinfer/manifest@1"
+MANIFEST = "manifest.json"
+
+# Files every built circuit directory holds, by role.
+ONNX = "network.onnx"
+SETTINGS = "settings.json"
+COMPILED = "network.compiled"
+VK = "vk.key"
+PK = "pk.key"
+FIDELITY = "fidelity.json"
+SAMPLES = "samples.jsonl"
+CIRCUIT_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, FIDELITY, SAMPLES)
+# What each use of a circuit needs; proving does not need the ONNX or the fidelity report.
+PROVE_FILES = (SETTINGS, COMPILED, PK)
+VERIFY_FILES = (SETTINGS, VK)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    data: dict
+    sha256: str
+
+    @property
+    def dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def name(self) -> str:
+        return self.data.get("name", self.dir.name)
+
+    @property
+    def circuit(self) -> dict:
+        return self.data["circuit"]
+
+    @property
+    def srs(self) -> dict:
+        return self.data["srs"]
+
+    @property
+    def insecure_srs(self) -> bool:
+        return bool(self.data["srs"].get("insecure", True))
+
+    def artifact(self, name: str) -> Path:
+        return self.dir / name
+
+
+def load(circuit_dir: str | os.PathLike) -> Manifest:
+    """Read DIR/manifest.json; a missing or foreign file is a UsageError naming it."""
+    d = Path(circuit_dir)
+    if not d.is_dir():
+        raise UsageError(f"circuit directory not found: {d}")
+    p = d / MANIFEST
+    if not p.exists():
+        raise UsageError(f"{p} not found: {d} is not a built circuit (run `zkinfer circuit build` first)")
+    data = read_json(p, "manifest")
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise UsageError(f"{p} is not a zkinfer manifest (expected schema {SCHEMA!r})")
+    return Manifest(path=p, data=data, sha256=sha256_file(p))
+
+
+_verified: dict[tuple, str] = {}
+_verified_lock = threading.Lock()
+
+
+def _stat_key(p: Path) -> tuple:
+    st = p.stat()
+    return (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def verify_artifacts(m: Manifest, names: tuple[str, ...] | None = None) -> None:
+    """Check the named artifacts (default: all in the manifest) against their recorded sha256.
+
+    Raises ArtifactMismatchError naming the first file that is missing or differs. Cached per process.
+    """
+    recorded = m.data.get("artifacts", {})
+    for name in names or tuple(recorded):
+        if name not in recorded:
+            raise ArtifactMismatchError(f"{m.path}: no hash recorded for {name}")
+        p = m.artifact(name)
+        if not p.exists():
+            raise ArtifactMismatchError(f"artifact missing: {p} (listed in {m.path})")
+        key = _stat_key(p)
+        with _verified_lock:
+            cached = _verified.get(key)
+        digest = cached or sha256_file(p)
+        if digest != recorded[name]["sha256"]:
+            raise ArtifactMismatchError(
+                f"artifact modified: {p} has sha256 {digest[:16]}..., manifest records "
+                f"{recorded[name]['sha256'][:16]}... (rebuild with `zkinfer circuit build`)"
+            )
+        with _verified_lock:
+            _verified[key] = digest
+
+
+def forget_verification_cache() -> None:
+    """For tests: make the next verify_artifacts hash again."""
+    with _verified_lock:
+        _verified.clear()
