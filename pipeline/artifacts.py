@@ -48,6 +48,7 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts are ordinary files
     try:
         yield tmp_path
         _fsync_file(tmp_path)
@@ -103,6 +104,34 @@ def read_json(path: str | os.PathLike, what: str = "JSON file"):
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise UsageError(f"{what} {p} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def native_stdout_to(log_path: str | os.PathLike | None = None) -> Iterator[None]:
+    """Send what native code prints to file descriptor 1 (ezkl's calibration tables) to a file.
+
+    ezkl's Rust code prints straight to the process's stdout, where it would mix with zkinfer's own output
+    (and corrupt machine-readable output); Python-level redirection cannot catch it.
+    """
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    target = open(log_path or os.devnull, "ab")
+    try:
+        os.dup2(target.fileno(), 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        target.close()
 
 
 def _fsync_file(path: Path) -> None:

@@ -20,6 +20,116 @@ def cli():
     """zkinfer: provable ML inference for smart contracts (ONNX -> Halo2/KZG with ezkl -> Solidity)."""
 
 
+def _progress(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+VISIBILITY_OPTIONS = [
+    click.option("--input-visibility", type=click.Choice(["public", "private", "hashed"]), default="public",
+                 show_default=True, help="public: inputs are proof instances; hashed: only their Poseidon hash is."),
+    click.option("--output-visibility", type=click.Choice(["public", "private", "hashed"]), default="public",
+                 show_default=True),
+    click.option("--param-visibility", type=click.Choice(["fixed", "private", "hashed"]), default="fixed",
+                 show_default=True, help="fixed: weights baked into the keys; hashed: a public weight commitment."),
+]
+
+
+def visibility_options(f):
+    for opt in reversed(VISIBILITY_OPTIONS):
+        f = opt(f)
+    return f
+
+
+@cli.group()
+def circuit():
+    """Build circuits from ONNX models."""
+
+
+@circuit.command("build")
+@click.argument("onnx_path", metavar="ONNX", type=click.Path(dir_okay=False))
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
+              help="Calibration inputs in ezkl's input.json format (several samples back to back).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--validation", "validation_path", type=click.Path(dir_okay=False),
+              help="Held-out inputs for the fidelity gate (default: derived from the calibration data).")
+@click.option("--tolerance", type=float, help="Max absolute error allowed against onnxruntime.")
+@click.option("--label-agreement", type=float, help="Classifiers: fraction of labels that must match.")
+@click.option("--task", type=click.Choice(["classification", "regression"]))
+@visibility_options
+@click.option("--batch", "batch_size", type=int, help="Value for the model's symbolic batch dimension.")
+@click.option("--srs", "srs_path", type=click.Path(dir_okay=False),
+              help="A ceremony SRS file (default: a cached dev SRS, insecure).")
+@click.option("--max-attempts", type=int, help="Calibration attempts allowed by the fidelity gate.")
+@click.option("--max-logrows", type=int, help="Upper bound on the circuit size (2^logrows rows).")
+@click.option("--name", help="Circuit name recorded in the manifest (default: the output folder's name).")
+@click.option("--force", is_flag=True, help="Rebuild even if nothing changed.")
+def circuit_build(onnx_path, data_path, out_dir, validation_path, tolerance, label_agreement, task,
+                  input_visibility, output_visibility, param_visibility, batch_size, srs_path, max_attempts,
+                  max_logrows, name, force):
+    """Compile ONNX into a Halo2/KZG circuit with keys, a fidelity report and a manifest."""
+    from .build import BuildOptions, build_circuit
+    from .compile import Visibility
+    from .fidelity import Tolerance
+
+    tol = None
+    if tolerance is not None or label_agreement is not None:
+        if tolerance is None:
+            raise click.UsageError("--label-agreement needs --tolerance too")
+        tol = Tolerance(max_abs_error=tolerance, label_agreement=label_agreement)
+    options = BuildOptions(
+        name=name, visibility=Visibility(input_visibility, output_visibility, param_visibility),
+        batch_size=batch_size, tolerance=tol, task=task, srs_path=srs_path, max_attempts=max_attempts,
+        max_logrows=max_logrows)
+    result = build_circuit(onnx_path, data_path, out_dir, options, validation_path, force=force, progress=_progress)
+    _print_build(result)
+
+
+def _print_build(result) -> None:
+    from .srs import INSECURE_WARNING
+
+    m = result.manifest
+    c, f = m.circuit, m.data["fidelity"]
+    click.echo(f"circuit:   {m.dir} ({'built' if result.rebuilt else 'up to date'})")
+    click.echo(f"manifest:  {m.sha256}")
+    click.echo(f"logrows:   {c['logrows']}  instances: {c['num_instances']}  visibility: {c['visibility']}")
+    agree = f", label agreement {f['label_agreement']:.4f}" if f.get("label_agreement") is not None else ""
+    click.echo(f"fidelity:  max abs error {f['max_abs_error']:.6g}, mean {f['mean_abs_error']:.6g}{agree} "
+               f"(tolerance {f['tolerance']}; {f['validation_source']})")
+    click.echo(f"srs:       {m.srs['origin']}")
+    if m.insecure_srs:
+        click.echo(INSECURE_WARNING, err=True)
+
+
+@cli.command("prove")
+@click.argument("circuit_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.argument("input_path", metavar="INPUT.json", type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Proof file to write.")
+def prove_cmd(circuit_dir, input_path, out_path):
+    """Prove one inference (ezkl input.json) with a built circuit."""
+    from .prove import prove_file
+
+    proof = prove_file(circuit_dir, input_path, out_path)
+    meta = proof["zkinfer"]
+    kind = "public outputs" if proof["outputs_public"] else "outputs (private: not in the proof)"
+    click.echo(f"proof:     {out_path} ({meta['prove_s']:.2f} s)")
+    click.echo(f"{kind}: {proof['outputs']}")
+
+
+@cli.command("verify")
+@click.argument("circuit_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.argument("proof_path", metavar="PROOF.json", type=click.Path(dir_okay=False))
+def verify_cmd(circuit_dir, proof_path):
+    """Verify a proof: exit 0 valid, 1 invalid, 2 usage error."""
+    from .verify import verify_proof
+
+    result = verify_proof(circuit_dir, proof_path)
+    if result.valid:
+        click.echo(f"valid: outputs {result.outputs}")
+        return
+    click.echo(f"invalid: {result.reason}")
+    sys.exit(1)
+
+
 def main(argv=None):
     try:
         cli.main(args=argv, prog_name="zkinfer", standalone_mode=False)

@@ -9,7 +9,7 @@
       "ezkl_version": "23.0.5",
       "build_key": "<sha256 over everything the build depends on>",
       "artifacts": {"network.onnx": {"sha256": "...", "bytes": 1136}, "settings.json": ..., "network.compiled": ...,
-                    "vk.key": ..., "pk.key": ..., "fidelity.json": ..., "samples.jsonl": ...},
+                    "vk.key": ..., "pk.key": ..., "fidelity.json": ..., "samples.jsonl": ..., "kzg.srs": ...},
       "circuit": {
         "logrows": 15, "batch_size": 1,
         "visibility": {"input": "public", "output": "public", "param": "fixed"},
@@ -51,10 +51,13 @@ VK = "vk.key"
 PK = "pk.key"
 FIDELITY = "fidelity.json"
 SAMPLES = "samples.jsonl"
-CIRCUIT_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, FIDELITY, SAMPLES)
+# The SRS the keys were made against, kept with the circuit (hard-linked where possible) so a circuit
+# directory is all a prover or verifier needs.
+SRS = "kzg.srs"
+CIRCUIT_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, FIDELITY, SAMPLES, SRS)
 # What each use of a circuit needs; proving does not need the ONNX or the fidelity report.
-PROVE_FILES = (SETTINGS, COMPILED, PK)
-VERIFY_FILES = (SETTINGS, VK)
+PROVE_FILES = (SETTINGS, COMPILED, PK, SRS)
+VERIFY_FILES = (SETTINGS, VK, SRS)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,88 @@
+"""Input data in ezkl's `input.json` format, checked against a model's signature.
+
+ezkl's format is ``{"input_data": [flat_values_for_input_0, flat_values_for_input_1, ...]}``: one flat list
+of numbers per model input. For one inference each list holds exactly that input's element count; for
+calibration and validation a list may hold several samples back to back (a multiple of the count).
+A few producers nest the values (``[[0.1, 0.2], [0.3, 0.4]]``); they are flattened row-major.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from .artifacts import read_json
+from .errors import InputError, UsageError
+
+
+def flatten(values, where: str) -> list[float]:
+    """Row-major flatten of nested lists of numbers, rejecting non-numbers, NaN and infinities."""
+    out: list[float] = []
+
+    def walk(v, path):
+        if isinstance(v, list):
+            for i, x in enumerate(v):
+                walk(x, f"{path}[{i}]")
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise InputError(f"{where}{path}: expected a number, got {json.dumps(v)[:40]}")
+        elif not math.isfinite(v):
+            raise InputError(f"{where}{path}: {v} is not a finite number")
+        else:
+            out.append(float(v))
+
+    walk(values, "")
+    return out
+
+
+def parse_input_data(obj, where: str, sizes: list[int]) -> list[list[float]]:
+    """Validate an ezkl input object and return one flat list per model input (any number of samples)."""
+    if not isinstance(obj, dict) or "input_data" not in obj:
+        raise InputError(f"{where}: expected a JSON object with an \"input_data\" field (ezkl's input.json format)")
+    data = obj["input_data"]
+    if not isinstance(data, list) or not data:
+        raise InputError(f"{where}: \"input_data\" must be a non-empty list with one list per model input")
+    # One model input given as a bare flat list of numbers: accept it as that input's values.
+    if len(sizes) == 1 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in data):
+        data = [data]
+    if len(data) != len(sizes):
+        raise InputError(f"{where}: \"input_data\" has {len(data)} lists but the model has {len(sizes)} inputs")
+    return [flatten(v, f"{where} input_data[{i}]") for i, v in enumerate(data)]
+
+
+def count_samples(flat_inputs: list[list[float]], sizes: list[int], shapes: list[tuple], where: str) -> int:
+    """How many samples the flat lists hold; every input must hold the same whole number of them."""
+    counts = []
+    for i, (vals, n, shape) in enumerate(zip(flat_inputs, sizes, shapes, strict=True)):
+        if len(vals) == 0 or len(vals) % n:
+            raise InputError(
+                f"{where}: input {i} has {len(vals)} values; the model expects shape {list(shape)} "
+                f"({n} values per sample, or a multiple of {n} for several samples)"
+            )
+        counts.append(len(vals) // n)
+    if len(set(counts)) != 1:
+        raise InputError(f"{where}: inputs hold different numbers of samples: {counts}")
+    return counts[0]
+
+
+def split_samples(flat_inputs: list[list[float]], sizes: list[int]) -> list[list[list[float]]]:
+    """Cut back-to-back samples into one `input_data` value per sample."""
+    n = len(flat_inputs[0]) // sizes[0]
+    return [[vals[s * size:(s + 1) * size] for vals, size in zip(flat_inputs, sizes, strict=True)] for s in range(n)]
+
+
+def check_single(flat_inputs: list[list[float]], sizes: list[int], shapes: list[tuple], where: str) -> None:
+    """One inference: each input holds exactly its element count."""
+    for i, (vals, n, shape) in enumerate(zip(flat_inputs, sizes, shapes, strict=True)):
+        if len(vals) != n:
+            raise InputError(
+                f"{where}: input {i} has {len(vals)} values; the circuit expects shape {list(shape)} ({n} values)"
+            )
+
+
+def load_file(path: str | os.PathLike, what: str = "input file") -> dict:
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{what} is a directory, expected a JSON file: {p}")
+    return read_json(p, what)

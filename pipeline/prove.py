@@ -1,0 +1,142 @@
+"""Prove one inference: input -> witness -> range check -> Halo2 proof -> proof file.
+
+    prover = Prover("circuits/credit_risk")        # checks artifacts against the manifest once
+    proof = prover.prove(input_data, "proof.json")  # any number of times
+
+A proof file is ezkl's proof.json (`instances`, `proof`, `hex_proof`, `pretty_public_inputs`, ...) plus:
+
+    "outputs":        the model's outputs as real numbers, one list per output tensor
+    "outputs_public": true when the outputs are public instances (proven); false when only the prover knows them
+    "calldata":       {"proof": "0x...", "instances": ["0x<uint256>", ...]}: Halo2Verifier.verifyProof's arguments
+    "zkinfer":        {"circuit", "manifest_sha256", "input_sha256", "proved_at", "prove_s", "version"}
+
+Private inputs never appear in the file; the input's sha256 only identifies which input was proven.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import __version__
+from . import manifest as manifest_mod
+from . import witness as witness_mod
+from .artifacts import canonical_json, read_json, sha256_bytes, write_json_atomic
+from .compile import CircuitSettings
+from .errors import ProofError
+from .inputs import check_single, parse_input_data
+
+
+def input_digest(input_data: list[list[float]]) -> str:
+    return sha256_bytes(canonical_json(input_data))
+
+
+def instance_slices(layout: dict) -> dict[str, slice]:
+    """Offsets of each kind of public value within the proof's instances."""
+    out, pos = {}, 0
+    for kind in layout["order"]:
+        out[kind] = slice(pos, pos + layout[kind])
+        pos += layout[kind]
+    return out
+
+
+def decode_public_outputs(instances: list[str], circuit: dict) -> list[list[float]]:
+    """Public output instances -> real numbers, one list per output tensor."""
+    felts = instances[instance_slices(circuit["instance_layout"])["outputs"]]
+    out, pos = [], 0
+    for shape, scale in zip(circuit["output_shapes"], circuit["output_scales"], strict=True):
+        n = math.prod(shape)
+        out.append([witness_mod.felt_to_real(f, scale) for f in felts[pos:pos + n]])
+        pos += n
+    return out
+
+
+def evm_calldata(proof: dict) -> dict:
+    """The two arguments of `Halo2Verifier.verifyProof(bytes proof, uint256[] instances)`."""
+    return {
+        "proof": proof["hex_proof"],
+        "instances": [f"0x{witness_mod.felt_to_uint256(f):064x}" for f in proof["instances"][0]],
+    }
+
+
+class Prover:
+    """A circuit loaded for proving. Artifacts are checked against the manifest once per process."""
+
+    def __init__(self, circuit_dir: str | os.PathLike, check_artifacts: bool = True):
+        self.dir = Path(circuit_dir)
+        self.manifest = manifest_mod.load(self.dir)
+        if check_artifacts:
+            manifest_mod.verify_artifacts(self.manifest, manifest_mod.PROVE_FILES)
+        self.settings = CircuitSettings.load(self.dir / manifest_mod.SETTINGS)
+        circuit = self.manifest.circuit
+        self.input_shapes = [tuple(s) for s in circuit["input_shapes"]]
+        self.input_sizes = [math.prod(s) for s in self.input_shapes]
+
+    @property
+    def circuit(self) -> dict:
+        return self.manifest.circuit
+
+    def parse_input(self, obj, where: str = "input") -> list[list[float]]:
+        """Validate one ezkl-format input object against the circuit's input shapes."""
+        flat = parse_input_data(obj, where, self.input_sizes)
+        check_single(flat, self.input_sizes, self.input_shapes, where)
+        return flat
+
+    def prove(self, input_data: list[list[float]], out_path: str | os.PathLike | None = None,
+              where: str = "input") -> dict:
+        """Prove one inference. `input_data` is ezkl's value: one flat list per model input.
+
+        Raises InputError if the input does not fit the circuit, ProofError if it falls outside the
+        calibrated range or proving fails. With `out_path` the proof file is written atomically.
+        """
+        flat = self.parse_input({"input_data": input_data}, where)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
+            wpath = Path(tmp) / "witness.json"
+            w = witness_mod.generate(flat, self.dir / manifest_mod.COMPILED, out_path=wpath)
+            why = w.lookup_violation(self.settings)
+            if why:
+                raise ProofError(f"{where}: {why}")
+            ppath = Path(tmp) / "proof.json"
+            try:
+                import ezkl
+
+                ezkl.prove(str(wpath), str(self.dir / manifest_mod.COMPILED), str(self.dir / manifest_mod.PK),
+                           str(ppath), str(self.dir / manifest_mod.SRS))
+            except RuntimeError as e:
+                raise ProofError(f"{where}: proving failed: {str(e).splitlines()[0]}") from None
+            proof = json.loads(ppath.read_text())
+            witness_outputs = w.outputs(self.settings)
+        elapsed = time.perf_counter() - t0
+
+        if self.circuit["instance_layout"]["outputs"]:
+            proof["outputs"] = decode_public_outputs(proof["instances"][0], self.circuit)
+            proof["outputs_public"] = True
+        else:
+            proof["outputs"] = witness_outputs
+            proof["outputs_public"] = False
+        proof["calldata"] = evm_calldata(proof)
+        proof["zkinfer"] = {
+            "version": __version__,
+            "circuit": self.manifest.name,
+            "manifest_sha256": self.manifest.sha256,
+            "input_sha256": input_digest(flat),
+            "proved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "prove_s": round(elapsed, 3),
+        }
+        if out_path is not None:
+            write_json_atomic(out_path, proof, indent=None)
+        return proof
+
+
+def prove_file(circuit_dir: str | os.PathLike, input_path: str | os.PathLike, out_path: str | os.PathLike) -> dict:
+    """`zkinfer prove DIR INPUT.json --out PROOF.json`."""
+    prover = Prover(circuit_dir)
+    obj = read_json(input_path, "input file")
+    flat = prover.parse_input(obj, str(input_path))
+    return prover.prove(flat, out_path, where=str(input_path))

@@ -1,0 +1,89 @@
+"""Witnesses: the circuit run on one input, in fixed point, before it is proven.
+
+A witness holds every value the circuit computes. Two things are checked here because the prover
+cannot be trusted to report them: the values fed to lookup tables must lie inside the calibrated range
+(measured: ezkl 23's Python `prove` hangs on a witness that falls off a table, where `mock` reports it),
+and outputs are decoded from field elements back to real numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .compile import CircuitSettings
+from .errors import InputError, ProofError
+
+# BN254's scalar field: circuit values live modulo this prime, negatives as p - |x|.
+FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+HALF_FIELD = FIELD_MODULUS // 2
+
+
+def felt_to_int(felt_hex: str) -> int:
+    """ezkl's little-endian hex field element (no 0x) -> signed integer."""
+    v = int.from_bytes(bytes.fromhex(felt_hex), "little")
+    if v >= FIELD_MODULUS:
+        raise ValueError(f"field element out of range: {felt_hex}")
+    return v - FIELD_MODULUS if v > HALF_FIELD else v
+
+
+def felt_to_uint256(felt_hex: str) -> int:
+    """The same element as the uint256 Solidity's verifier takes."""
+    return int.from_bytes(bytes.fromhex(felt_hex), "little")
+
+
+def felt_to_real(felt_hex: str, scale: int) -> float:
+    return felt_to_int(felt_hex) / (1 << scale)
+
+
+def decode_tensors(felts: list[list[str]], scales: list[int]) -> list[list[float]]:
+    return [[felt_to_real(f, s) for f in tensor] for tensor, s in zip(felts, scales, strict=True)]
+
+
+@dataclass
+class Witness:
+    raw: dict
+    path: Path | None = None
+
+    @property
+    def output_felts(self) -> list[list[str]]:
+        return self.raw["outputs"]
+
+    def outputs(self, settings: CircuitSettings) -> list[list[float]]:
+        return decode_tensors(self.output_felts, settings.output_scales)
+
+    def lookup_violation(self, settings: CircuitSettings) -> str | None:
+        """Why this witness would fall off a lookup table, or None when it fits."""
+        lo, hi = settings.lookup_range
+        wmin, wmax = int(self.raw["min_lookup_inputs"]), int(self.raw["max_lookup_inputs"])
+        if wmin < lo or wmax > hi:
+            return (f"a lookup input reaches [{wmin}, {wmax}], outside the calibrated range [{lo}, {hi}]: "
+                    "the input lies outside what the circuit was calibrated for")
+        return None
+
+
+def generate(input_data: list[list[float]], compiled_path: Path, out_path: Path | None = None,
+             scratch_dir: Path | None = None) -> Witness:
+    """Run the compiled circuit on one input (ezkl `input_data` value). Writes a witness file if asked."""
+    import ezkl
+
+    with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="zkinfer-witness-") as tmp:
+        data_path = Path(tmp) / "input.json"
+        data_path.write_text(json.dumps({"input_data": input_data}))
+        target = out_path or Path(tmp) / "witness.json"
+        try:
+            raw = ezkl.gen_witness(str(data_path), str(compiled_path), str(target))
+        except RuntimeError as e:
+            msg = str(e).splitlines()[0]
+            if "reshape" in msg or "dimensionality" in msg:
+                raise InputError(f"input does not fit the circuit: {msg}") from None
+            raise ProofError(f"witness generation failed: {msg}") from None
+    return Witness(raw=raw, path=out_path)
+
+
+def check_fits(w: Witness, settings: CircuitSettings) -> None:
+    why = w.lookup_violation(settings)
+    if why:
+        raise ProofError(why)
