@@ -23,7 +23,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -39,7 +41,7 @@ CALIBRATION_FILE = "calibration.json"
 VALIDATION_FILE = "validation.json"
 RECORD_FILE = "zoo_model.json"
 
-# tract (inside ezkl) is tested with opsets 9 to 18; 17 is the newest the TorchScript exporter covers well.
+# Inside the opsets tract (in ezkl) is tested with, 9 to 18; the tree converter writes it too, with IR 8.
 ONNX_OPSET = 17
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
@@ -74,7 +76,6 @@ class ModelSpec:
     n_test: int
     # Classifiers with a single probability output: label = output >= decision_threshold. None: argmax.
     decision_threshold: float | None = None
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -312,6 +313,8 @@ def prepare(
 
 
 N_BOX_CORNERS = 256
+SEARCH_GRID_POINTS = 33
+SEARCH_SWEEPS = 2
 
 
 def calibration_samples(model: ZooModel, trained, X_train: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -321,9 +324,9 @@ def calibration_samples(model: ZooModel, trained, X_train: np.ndarray, n: int, s
     times a safety margin, and a prover input beyond that range fails to prove. ``gen_witness`` does not
     notice; ``mock`` and ``prove`` do. Typical data is not enough: with 18% defaults, 32 random borrowers can
     all have negative logits, and every high-risk borrower would then be unprovable. So the set starts with,
-    for each output, the samples giving its smallest and its largest value among the training data, random
-    corners of the declared input box and the box's two extreme corners: the inputs that push the
-    nonlinearities furthest, so that every input in `SPEC.input_range` stays provable.
+    for each output, an input of the declared box giving (nearly) its smallest and one its largest value:
+    the inputs that push the nonlinearities furthest, so that every input in `SPEC.input_range` stays
+    provable. Models bound what they cannot search exhaustively (credit models clip their logit).
     """
     spec = model.spec
     low, high = spec.input_range
@@ -333,13 +336,39 @@ def calibration_samples(model: ZooModel, trained, X_train: np.ndarray, n: int, s
         [X_train, corners, np.full((1, *spec.sample_shape), low), np.full((1, *spec.sample_shape), high)]
     ).astype(np.float32)
     outputs = np.asarray(model.module.predict(trained, pool)).reshape(len(pool), -1)
-    extremes = []
+    grid = np.linspace(low, high, SEARCH_GRID_POINTS, dtype=np.float32)
+    stress = []
     for j in range(outputs.shape[1]):
-        for i in (int(outputs[:, j].argmin()), int(outputs[:, j].argmax())):
-            if i not in extremes:
-                extremes.append(i)
-    stress = pool[extremes[:n]]
+        for sign in (-1.0, 1.0):
+            start = pool[int((sign * outputs[:, j]).argmax())]
+            stress.append(_coordinate_search(model, trained, start, j, sign, grid))
+    stress = np.stack(stress)
+    _, first_index = np.unique(stress, axis=0, return_index=True)
+    stress = stress[np.sort(first_index)][:n]  # deduplicated, in search order
     return np.concatenate([stress, X_train[: n - len(stress)]]).astype(np.float32)
+
+
+def _coordinate_search(
+    model: ZooModel, trained, start: np.ndarray, output: int, sign: float, grid
+) -> np.ndarray:
+    """Push output `output` up (sign +1) or down (-1) by changing one input at a time to a grid value."""
+    x = start.reshape(-1).copy()
+    best = sign * float(model.module.predict(trained, x.reshape(1, *model.spec.sample_shape))[0, output])
+    for _ in range(SEARCH_SWEEPS):
+        improved = False
+        for feature in range(x.size):
+            candidates = np.repeat(x[None], len(grid), axis=0)
+            candidates[:, feature] = grid
+            values = (
+                sign
+                * model.module.predict(trained, candidates.reshape(-1, *model.spec.sample_shape))[:, output]
+            )
+            i = int(values.argmax())
+            if values[i] > best:
+                x, best, improved = candidates[i], float(values[i]), True
+        if not improved:
+            break
+    return x.reshape(model.spec.sample_shape)
 
 
 def ezkl_input(samples: np.ndarray, batch_size: int = 1, split_inputs: bool = False) -> dict:
@@ -447,28 +476,31 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-class seeded_torch:
-    """Context for deterministic torch training: seeded RNG, one CPU thread, restored on exit.
+@contextmanager
+def deterministic_torch(seed: int | None = None) -> Iterator[None]:
+    """One CPU thread, and a seeded RNG when `seed` is given, for the duration; restored after.
 
-    One thread because float sums reduce in a thread-count-dependent order: the same seed on a 2-core laptop
-    and a 16-core server must give the same weights, hence the same ONNX bytes and build hashes.
+    One thread because float sums reduce in a thread-count-dependent order (measured: digits_cnn's trained
+    weights differ between 1 and 2 threads). The same seed on a laptop and a server must give the same
+    weights and outputs, hence the same ONNX and calibration bytes and build hashes.
     """
+    import torch
 
-    def __init__(self, seed: int):
-        self.seed = seed
+    threads = torch.get_num_threads()
+    rng_state = torch.get_rng_state()
+    torch.set_num_threads(1)
+    if seed is not None:
+        torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_rng_state(rng_state)
 
-    def __enter__(self):
-        import torch
 
-        self._threads = torch.get_num_threads()
-        self._rng_state = torch.get_rng_state()
-        torch.set_num_threads(1)
-        torch.manual_seed(self.seed)
-        return torch.Generator().manual_seed(self.seed)
+def torch_predict(net, X: np.ndarray) -> np.ndarray:
+    """A torch module's float32 outputs on `X`, deterministically (see `deterministic_torch`)."""
+    import torch
 
-    def __exit__(self, *exc):
-        import torch
-
-        torch.set_num_threads(self._threads)
-        torch.set_rng_state(self._rng_state)
-        return False
+    with deterministic_torch(), torch.no_grad():
+        return net(torch.from_numpy(np.asarray(X, dtype=np.float32))).numpy()

@@ -5,20 +5,30 @@ scikit-learn `GradientBoostingClassifier`; its trees are rewritten as a fixed se
 that tract and ezkl support (the "GEMM" formulation of tree inference), built directly with onnx.helper:
 
     x [B, F]
-    -> Gather(node_feature)                  [B, N]     the feature each internal node tests
-    -> LessOrEqual(node_threshold), Cast     [B, N]     1.0 where the sample goes left (sklearn: x <= t)
-    -> Reshape, MatMul(path)                 [B, T, 1, L]  per tree: path[n, l] = +1 if leaf l lies under
-                                                        node n's left child, -1 under its right child
-    -> Equal(left_turns), Cast               [B, T, 1, L]  1.0 for the one leaf whose path matches
-    -> Reshape, MatMul(leaf_value)           [B, 1]     sum of the reached leaves' values
-    -> Add(init_score), Sigmoid              [B, 1]     probability of default (sklearn's predict_proba[:, 1])
+    -> Gather(node_feature)                [B, N]        the feature each internal node tests
+    -> LessOrEqual(node_threshold), Cast   [B, N]        1.0 where the sample goes left (sklearn: x <= t)
+    -> Reshape, MatMul(path)               [B, T, 1, L]  per tree: path[n, l] = +1 if leaf l lies under
+                                                         node n's left child, -1 under its right child
+    -> GreaterOrEqual(left_turns), Cast    [B, T, 1, L]  1.0 for the one leaf whose path matches
+    -> Reshape, MatMul(leaf_value)         [B, 1]        sum of the reached leaves' values
+    -> Add(init_score)                     [B, 1]        sklearn's decision_function
+    -> Clip(+-LOGIT_BOUND), Sigmoid        [B, 1]        probability of default
 
-Why this is exact in the circuit: every step after the comparison is integer arithmetic on 0/1 values and
-small integer constants, which ezkl's fixed point represents exactly. The comparison is exact too, because
-circuit inputs are multiples of 1/32 (see credit_risk's encoding) and sklearn's thresholds are midpoints
-of training values, i.e. multiples of 1/64: both are represented exactly at any scale >= 6, and ezkl's
-comparisons work on the integer representations. The only rounding is in the leaf values (one per tree,
-2**-(param_scale + 1) each at worst) and in the sigmoid's lookup.
+Exact in the circuit: after the comparison every step is integer arithmetic on 0/1 values and small
+integers, which ezkl's fixed point represents exactly. The comparison is exact too: circuit inputs are
+multiples of 1/32 (credit_risk's encoding) and sklearn's thresholds are midpoints of training values, i.e.
+multiples of 1/64, both represented exactly at any scale >= 6, and ezkl compares integer representations.
+What rounds is the leaf values (2**-(param_scale + 1) per tree at worst) and the sigmoid's lookup.
+
+Two ezkl-specific choices:
+- A leaf is reached when its path score reaches its number of left turns (the score can never exceed
+  it), tested with GreaterOrEqual, not Equal: ezkl 23 labels Equal's 0/1 output with its input's scale
+  (HybridOp::Equals keeps in_scales[0] where the other comparisons give 0), so every reached leaf read
+  as 2**-scale, the leaf sum vanished and every prediction collapsed to sigmoid(init_score), the training
+  prior: the "0.57 instead of 0.92" seen with a naive conversion.
+- The raw score is clipped to +-7.6 like credit_risk's logit (PD floor 0.05%, cap 99.95%), so that the
+  sigmoid's lookup input is bounded for every input; predictions inside the floor and cap are exactly
+  `predict_proba`'s, and outside they differ by less than 0.0005.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 
 from pipeline.zoo import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, ModelSpec, import_model_file
 
@@ -66,7 +77,9 @@ def train(X: np.ndarray, y: np.ndarray, seed: int):
 
 
 def predict(gbc, X: np.ndarray) -> np.ndarray:
-    return gbc.predict_proba(np.asarray(X, dtype=np.float32))[:, 1:]
+    """`predict_proba`'s probability of default, with credit_risk's PD floor and cap (see the module doc)."""
+    raw_score = gbc.decision_function(np.asarray(X, dtype=np.float32))
+    return expit(np.clip(raw_score, -borrowers.LOGIT_BOUND, borrowers.LOGIT_BOUND)).reshape(-1, 1)
 
 
 def evaluate(gbc, X: np.ndarray, y: np.ndarray) -> dict:
@@ -109,6 +122,16 @@ def tree_tensors(gbc) -> dict[str, np.ndarray]:
         "leaf_value": leaf_value.reshape(-1, 1).astype(np.float32),
         "init_score": np.array([init_score(gbc)], dtype=np.float32),
     }
+
+
+def raw_score_bounds(gbc) -> tuple[float, float]:
+    """Bounds of the raw score over all inputs: the init score plus each tree's smallest/largest leaf."""
+    leaf_values = [
+        gbc.learning_rate * est.tree_.value[est.tree_.children_left == -1, 0, 0]
+        for est in gbc.estimators_[:, 0]
+    ]
+    init = init_score(gbc)
+    return init + sum(v.min() for v in leaf_values), init + sum(v.max() for v in leaf_values)
 
 
 def float32_at_or_below(threshold: np.ndarray) -> np.ndarray:
@@ -156,6 +179,8 @@ def export_onnx(gbc, path, batch_size: int = 1, split_inputs: bool = False) -> N
     initializers += [
         numpy_helper.from_array(np.array([batch_size, n_trees, 1, M], dtype=np.int64), "by_tree_shape"),
         numpy_helper.from_array(np.array([batch_size, n_trees * L], dtype=np.int64), "leaves_shape"),
+        numpy_helper.from_array(np.array(-borrowers.LOGIT_BOUND, dtype=np.float32), "logit_min"),
+        numpy_helper.from_array(np.array(borrowers.LOGIT_BOUND, dtype=np.float32), "logit_max"),
     ]
     nodes = []
     if split_inputs:
@@ -178,7 +203,8 @@ def export_onnx(gbc, path, batch_size: int = 1, split_inputs: bool = False) -> N
         helper.make_node("Reshape", ["reached", "leaves_shape"], ["reached_flat"]),
         helper.make_node("MatMul", ["reached_flat", "leaf_value"], ["trees_sum"]),
         helper.make_node("Add", ["trees_sum", "init_score"], ["raw_score"]),
-        helper.make_node("Sigmoid", ["raw_score"], [OUTPUT_NAME]),
+        helper.make_node("Clip", ["raw_score", "logit_min", "logit_max"], ["clipped_score"]),
+        helper.make_node("Sigmoid", ["clipped_score"], [OUTPUT_NAME]),
     ]
     graph = helper.make_graph(
         nodes,

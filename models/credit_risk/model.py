@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.zoo import ModelSpec, export_torch_onnx, seeded_torch
+from pipeline.zoo import ModelSpec, deterministic_torch, export_torch_onnx, torch_predict
 
 # name, transform applied to the raw value, center, scale: encoded = round32(clip((t(raw) - center) / scale)).
 FEATURES = (
@@ -143,7 +143,7 @@ def train(X: np.ndarray, y: np.ndarray, seed: int, steps: int = 300):
     """Full-batch Adam on the log loss (the sigmoid stays in the network; training uses its clipped logit)."""
     import torch
 
-    with seeded_torch(seed):
+    with deterministic_torch(seed):
         net = build_network()
         logits_net = net[:-1]
         Xt = torch.from_numpy(np.asarray(X, dtype=np.float32))
@@ -158,10 +158,7 @@ def train(X: np.ndarray, y: np.ndarray, seed: int, steps: int = 300):
 
 
 def predict(net, X: np.ndarray) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        return net(torch.from_numpy(np.asarray(X, dtype=np.float32))).numpy()
+    return torch_predict(net, X)
 
 
 def evaluate(net, X: np.ndarray, y: np.ndarray) -> dict:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.errors import UsageError
-from pipeline.zoo import ModelSpec, export_torch_onnx, seeded_torch
+from pipeline.zoo import ModelSpec, deterministic_torch, export_torch_onnx, torch_predict
 
 N_IMAGES = 1797  # load_digits' size
 CHANNELS = 8
@@ -65,7 +65,7 @@ def train(X: np.ndarray, y: np.ndarray, seed: int, steps: int = 500):
     """Full-batch Adam on the cross-entropy."""
     import torch
 
-    with seeded_torch(seed):
+    with deterministic_torch(seed):
         net = build_network()
         Xt = torch.from_numpy(np.asarray(X, dtype=np.float32))
         yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
@@ -78,10 +78,7 @@ def train(X: np.ndarray, y: np.ndarray, seed: int, steps: int = 500):
 
 
 def predict(net, X: np.ndarray) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        return net(torch.from_numpy(np.asarray(X, dtype=np.float32))).numpy()
+    return torch_predict(net, X)
 
 
 def evaluate(net, X: np.ndarray, y: np.ndarray) -> dict:

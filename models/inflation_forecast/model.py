@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.zoo import ModelSpec, export_torch_onnx, seeded_torch
+from pipeline.zoo import ModelSpec, deterministic_torch, export_torch_onnx, torch_predict
 
 WINDOW = 12
 HORIZON = 3
@@ -97,7 +97,7 @@ def train(X: np.ndarray, y: np.ndarray, seed: int, steps: int = 600):
     """Full-batch Adam on the squared error, with a decaying learning rate."""
     import torch
 
-    with seeded_torch(seed):
+    with deterministic_torch(seed):
         net = build_network()
         Xt = torch.from_numpy(np.asarray(X, dtype=np.float32))
         yt = torch.from_numpy(np.asarray(y, dtype=np.float32)).reshape(-1, 1)
@@ -112,10 +112,7 @@ def train(X: np.ndarray, y: np.ndarray, seed: int, steps: int = 600):
 
 
 def predict(net, X: np.ndarray) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        return net(torch.from_numpy(np.asarray(X, dtype=np.float32))).numpy()
+    return torch_predict(net, X)
 
 
 def evaluate(net, X: np.ndarray, y: np.ndarray) -> dict:
