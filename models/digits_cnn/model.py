@@ -4,7 +4,7 @@ Data: `sklearn.datasets.load_digits` (1,797 images shipped inside scikit-learn, 
 shuffled with the seed. Pixels are integers 0..16; circuit inputs are pixel / 16, i.e. multiples of 1/16
 in [0, 1], exactly representable at any input scale >= 4.
 
-Network: Conv(1->4, 3x3) + ReLU -> [4, 6, 6], AvgPool 2x2 -> [4, 3, 3], Linear(36 -> 10) logits.
+Network: Conv(1->8, 3x3) + ReLU -> [8, 6, 6], AvgPool 2x2 -> [8, 3, 3], Linear(72 -> 10) logits.
 Average pooling rather than max pooling: in a circuit it is a sum and one rescale, where max pooling
 needs comparisons per window.
 """
