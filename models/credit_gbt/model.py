@@ -36,7 +36,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy.special import expit
 
 from pipeline.zoo import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, ModelSpec, import_model_file
 
@@ -79,7 +78,8 @@ def train(X: np.ndarray, y: np.ndarray, seed: int):
 def predict(gbc, X: np.ndarray) -> np.ndarray:
     """`predict_proba`'s probability of default, with credit_risk's PD floor and cap (see the module doc)."""
     raw_score = gbc.decision_function(np.asarray(X, dtype=np.float32))
-    return expit(np.clip(raw_score, -borrowers.LOGIT_BOUND, borrowers.LOGIT_BOUND)).reshape(-1, 1)
+    clipped = np.clip(raw_score, -borrowers.LOGIT_BOUND, borrowers.LOGIT_BOUND)
+    return (1.0 / (1.0 + np.exp(-clipped))).reshape(-1, 1)
 
 
 def evaluate(gbc, X: np.ndarray, y: np.ndarray) -> dict:
