@@ -48,7 +48,9 @@ TASKS = ("classification", "regression")
 class BuildOptions:
     name: str | None = None
     visibility: Visibility = field(default_factory=Visibility)
-    batch_size: int | None = None  # value of the model's symbolic batch dimension, if it has one
+    # Inferences per proof. For a model with a symbolic batch dimension, that dimension's value; for a
+    # fixed-shape model it must match the export (first dimension, or one input per inference).
+    batch_size: int | None = None
     tolerance: fidelity_mod.Tolerance | None = None  # None: a default relative to the outputs' spread
     task: str | None = None  # "classification" adds label agreement to the fidelity report
     srs_path: Path | None = None  # a ceremony SRS; None: the cached dev SRS (insecure)
@@ -104,7 +106,12 @@ def _load_samples(path: Path, sig: OnnxSignature, variables: dict, what: str) ->
 
 def _variables(sig: OnnxSignature, batch_size: int | None) -> dict:
     dims = sig.symbolic_dims
-    return {dims[0]: batch_size or 1} if dims else {}
+    if dims:
+        return {dims[0]: batch_size or 1}
+    if batch_size and batch_size > 1 and sig.inputs[0].shape[0] != batch_size and len(sig.inputs) != batch_size:
+        raise UsageError(f"{sig.path}: --batch {batch_size} but the model has fixed input shapes "
+                         f"{[list(t.shape) for t in sig.inputs]}; export it with batch size {batch_size}")
+    return {}
 
 
 def _n_classes(sig: OnnxSignature, variables: dict, task: str | None) -> int | None:
@@ -316,3 +323,27 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         copy_atomic(src, dst)
+
+
+def build_zoo_model(name: str, out_dir: str | os.PathLike, *, batch_size: int = 1, split_inputs: bool = False,
+                    visibility: Visibility | None = None, srs_path: Path | None = None, seed: int = 0,
+                    max_attempts: int | None = None, force: bool = False,
+                    progress: Progress | None = None) -> BuildResult:
+    """`make circuit MODEL=name`: train and export a zoo model into out_dir/source, then build its circuit.
+
+    The zoo declares the model's fidelity requirement; `split_inputs` exports one ONNX input per inference
+    (so hashed-input visibility gives one Poseidon hash per subject).
+    """
+    from . import zoo
+
+    out_dir = Path(out_dir)
+    _say(progress, f"preparing zoo model {name} (seed {seed}, batch {batch_size})")
+    prepared = zoo.prepare(name, out_dir / "source", batch_size=batch_size, split_inputs=split_inputs, seed=seed)
+    options = BuildOptions(
+        name=name if batch_size == 1 else f"{name}_k{batch_size}",
+        visibility=visibility or Visibility(), batch_size=batch_size,
+        tolerance=fidelity_mod.Tolerance.from_dict(prepared.tolerance), task=prepared.task,
+        srs_path=srs_path, max_attempts=max_attempts, seed=seed,
+    )
+    return build_circuit(prepared.onnx_path, prepared.calibration_path, out_dir, options, prepared.validation_path,
+                         force=force, progress=progress)

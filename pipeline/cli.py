@@ -84,6 +84,38 @@ def circuit_build(onnx_path, data_path, out_dir, validation_path, tolerance, lab
     _print_build(result)
 
 
+@circuit.command("zoo")
+@click.argument("name")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output directory (default circuits/NAME).")
+@visibility_options
+@click.option("--batch", "batch_size", type=int, default=1, show_default=True, help="Inferences per proof.")
+@click.option("--split-inputs", is_flag=True, help="One ONNX input per inference (one input hash per subject).")
+@click.option("--srs", "srs_path", type=click.Path(dir_okay=False), help="A ceremony SRS file.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-attempts", type=int, help="Calibration attempts allowed by the fidelity gate.")
+@click.option("--force", is_flag=True, help="Rebuild even if nothing changed.")
+def circuit_zoo(name, out_dir, input_visibility, output_visibility, param_visibility, batch_size, split_inputs,
+                srs_path, seed, max_attempts, force):
+    """Train a zoo model (models/NAME), export it and build its circuit."""
+    from .build import build_zoo_model
+    from .compile import Visibility
+
+    result = build_zoo_model(
+        name, out_dir or f"circuits/{name}", batch_size=batch_size, split_inputs=split_inputs,
+        visibility=Visibility(input_visibility, output_visibility, param_visibility), srs_path=srs_path,
+        seed=seed, max_attempts=max_attempts, force=force, progress=_progress)
+    _print_build(result)
+
+
+@circuit.command("list")
+def circuit_list():
+    """List the zoo models."""
+    from . import zoo
+
+    for name in zoo.list_models():
+        click.echo(f"{name:20s} {zoo.load(name).spec.description}")
+
+
 def _print_build(result) -> None:
     from .srs import INSECURE_WARNING
 

@@ -8,8 +8,9 @@
       "zkinfer_version": "0.1.0",
       "ezkl_version": "23.0.5",
       "build_key": "<sha256 over everything the build depends on>",
-      "artifacts": {"network.onnx": {"sha256": "...", "bytes": 1136}, "settings.json": ..., "network.compiled": ...,
-                    "vk.key": ..., "pk.key": ..., "fidelity.json": ..., "samples.jsonl": ..., "kzg.srs": ...},
+      "artifacts": {"network.onnx": {"sha256": "...", "bytes": 1136}, "settings.json": ...,
+                    "network.compiled": ..., "vk.key": ..., "pk.key": ..., "fidelity.json": ...,
+                    "samples.jsonl": ..., "kzg.srs": ...},
       "circuit": {
         "logrows": 15, "batch_size": 1,
         "visibility": {"input": "public", "output": "public", "param": "fixed"},

@@ -99,7 +99,8 @@ class Prover:
         with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
             wpath = Path(tmp) / "witness.json"
             w = witness_mod.generate(flat, self.dir / manifest_mod.COMPILED, out_path=wpath)
-            why = w.lookup_violation(self.settings)
+            why = w.lookup_violation(self.settings) or witness_mod.constraint_violation(
+                wpath, self.dir / manifest_mod.COMPILED)
             if why:
                 raise ProofError(f"{where}: {why}")
             ppath = Path(tmp) / "proof.json"

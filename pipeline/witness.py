@@ -83,7 +83,18 @@ def generate(input_data: list[list[float]], compiled_path: Path, out_path: Path 
     return Witness(raw=raw, path=out_path)
 
 
-def check_fits(w: Witness, settings: CircuitSettings) -> None:
-    why = w.lookup_violation(settings)
-    if why:
-        raise ProofError(why)
+def constraint_violation(witness_path: Path, compiled_path: Path) -> str | None:
+    """Run ezkl's mock prover: why the witness does not satisfy the circuit, or None when it does.
+
+    Cheap next to proving (0.2 s against 7 s for credit_risk at logrows 16) and it reports what the real
+    prover would hang on or fail obscurely with, so every witness is mocked before it is proven.
+    """
+    import ezkl
+
+    try:
+        ok = ezkl.mock(str(witness_path), str(compiled_path))
+    except RuntimeError as e:
+        detail = " ".join(line.strip() for line in str(e).splitlines()[1:3] if line.strip()) or str(e)
+        return (f"the circuit's constraints are not satisfied for this input ({detail}); it most likely lies "
+                "outside the range the circuit was calibrated for")
+    return None if ok else "the circuit's constraints are not satisfied for this input"
