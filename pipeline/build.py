@@ -293,6 +293,7 @@ def _build_in(staging, out_dir, onnx_path, data_path, sig, variables, calibratio
         "ezkl_version": EZKL_VERSION,
         "build_key": key,
         "source": {"onnx": str(onnx_path), "data": str(data_path), "task": options.task, "opset": sig.opset,
+                   "parameters": sig.n_parameters,
                    "operators": dict(sorted(sig.op_counts.items()))},
         "artifacts": artifacts,
         "circuit": circuit,

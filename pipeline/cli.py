@@ -162,6 +162,19 @@ def verify_cmd(circuit_dir, proof_path):
     sys.exit(1)
 
 
+@cli.command("bench")
+@click.option("--out", "out_path", default="bench/results.json", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--section", "sections", multiple=True, help="Only these sections (repeatable).")
+@click.option("--model", "models", multiple=True, help="Only these zoo models (repeatable).")
+@click.option("--circuits", "circuits_dir", default="circuits", show_default=True, type=click.Path(file_okay=False))
+def bench_cmd(out_path, sections, models, circuits_dir):
+    """Benchmark the zoo: build, prove, verify (and more sections as they exist)."""
+    from .bench import run
+
+    run(out_path, list(sections) or None, circuits_dir, list(models) or None, progress=_progress)
+    click.echo(f"results: {out_path}")
+
+
 def main(argv=None):
     try:
         cli.main(args=argv, prog_name="zkinfer", standalone_mode=False)

@@ -49,6 +49,7 @@ class OnnxSignature:
     opset: int
     op_counts: Counter = field(compare=False)
     node_ops: dict = field(compare=False)  # node name -> op type, for naming nodes in errors
+    n_parameters: int = 0  # elements in the graph's initializers (weights, biases, thresholds)
 
     @property
     def symbolic_dims(self) -> tuple[str, ...]:
@@ -94,6 +95,7 @@ def inspect(path: str | os.PathLike) -> OnnxSignature:
         opset=opset,
         op_counts=Counter(n.op_type for n in graph.node),
         node_ops=node_ops,
+        n_parameters=sum(math.prod(i.dims) for i in graph.initializer),
     )
 
 

@@ -1,0 +1,108 @@
+"""Benchmarks: `make bench` writes `bench/results.json`.
+
+Speed and size targets are checked here, on real builds and proofs, not by timed unit tests. Each section
+is a function returning JSON-ready numbers; `run` merges the sections it ran into the results file and
+keeps the others, so one section can be re-measured alone (`zkinfer bench --section models`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import EZKL_VERSION
+from . import manifest as manifest_mod
+from .artifacts import write_json_atomic
+
+DEFAULT_OUT = Path("bench/results.json")
+PROOFS_PER_MODEL = 3
+
+
+def _say(progress, msg):
+    if progress:
+        progress(msg)
+
+
+def bench_models(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> dict:
+    """Per zoo model: size, build/setup/prove/verify seconds, key and proof bytes, fidelity."""
+    from . import zoo
+    from .build import build_zoo_model
+    from .export import inspect
+    from .prove import Prover
+    from .verify import verify_proof
+
+    results = {}
+    for name in models or zoo.list_models():
+        _say(progress, f"[models] {name}: build")
+        built = build_zoo_model(name, circuits_dir / name, progress=progress)
+        m = built.manifest
+        prover = Prover(m.dir)
+        samples = [json.loads(line)["input_data"] for line in
+                   m.artifact(manifest_mod.SAMPLES).read_text().splitlines()][:PROOFS_PER_MODEL]
+        prove_s, verify_s, proof_bytes = [], [], 0
+        with tempfile.TemporaryDirectory(prefix="zkinfer-bench-") as tmp:
+            for i, sample in enumerate(samples):
+                _say(progress, f"[models] {name}: proof {i + 1}/{len(samples)}")
+                path = Path(tmp) / f"proof{i}.json"
+                t = time.perf_counter()
+                proof = prover.prove(sample, path)
+                prove_s.append(time.perf_counter() - t)
+                proof_bytes = len(bytes(proof["proof"]))
+                t = time.perf_counter()
+                assert verify_proof(m.dir, path).valid
+                verify_s.append(time.perf_counter() - t)
+        timings = m.data["timings_s"]
+        f = m.data["fidelity"]
+        results[name] = {
+            "parameters": inspect(m.artifact(manifest_mod.ONNX)).n_parameters,
+            "logrows": m.circuit["logrows"],
+            "build_s": timings["total"],
+            "setup_s": timings["setup"],
+            "build_measured": "this run" if built.rebuilt else "when the circuit was built (up to date now)",
+            "prove_s": round(statistics.median(prove_s), 3),
+            "verify_s": round(statistics.median(verify_s), 4),
+            "proofs": len(prove_s),
+            "pk_bytes": m.data["artifacts"][manifest_mod.PK]["bytes"],
+            "vk_bytes": m.data["artifacts"][manifest_mod.VK]["bytes"],
+            "proof_bytes": proof_bytes,
+            "fidelity": {k: f.get(k) for k in ("max_abs_error", "mean_abs_error", "label_agreement", "tolerance")},
+            "srs": m.srs["origin"],
+        }
+    return results
+
+
+SECTIONS: dict[str, Callable] = {"models": bench_models}
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine()}
+
+
+def run(out_path: str | os.PathLike = DEFAULT_OUT, sections: list[str] | None = None,
+        circuits_dir: str | os.PathLike = "circuits", models: list[str] | None = None,
+        progress: Callable | None = None) -> dict:
+    """Run the named sections (default: all) and merge them into the results file."""
+    from .errors import UsageError
+
+    out_path = Path(out_path)
+    unknown = set(sections or ()) - set(SECTIONS)
+    if unknown:
+        raise UsageError(f"unknown bench section(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+    results = json.loads(out_path.read_text()) if out_path.exists() else {}
+    for name in sections or SECTIONS:
+        t = time.perf_counter()
+        results[name] = SECTIONS[name](Path(circuits_dir), models=models, progress=progress)
+        _say(progress, f"[{name}] done in {time.perf_counter() - t:.0f} s")
+        results.setdefault("measured_at", {})[name] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["machine"] = machine()
+    results["ezkl_version"] = EZKL_VERSION
+    write_json_atomic(out_path, results)
+    return results
