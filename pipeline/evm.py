@@ -338,13 +338,14 @@ def vka_digest(words: list[bytes]) -> str:
 
 
 def build_verifier(circuit_dir: str | os.PathLike, reusable: bool = False,
-                   settings: CompilerSettings = VERIFIER_SETTINGS) -> VerifierBuild:
+                   settings: CompilerSettings = VERIFIER_SETTINGS, warn_eip170: bool = True) -> VerifierBuild:
     """Render the circuit's Halo2 verifier with ezkl and compile it into DIR/evm.
 
     Standard: ``Verifier.sol`` and ``Verifier.json`` (contract ``Halo2Verifier``, the verifying key baked in).
     Reusable: ``VerifierReusable.sol``/``.json`` (contract ``Halo2VerifierReusable``, identical for every
     circuit) and ``vka.json`` (the circuit's verifying-key artifact: words and digest).
-    Logs a warning when the runtime code exceeds EIP-170's 24,576 bytes (it would not deploy on Ethereum).
+    Logs a warning (unless `warn_eip170` is false: the caller handles it) when the runtime code exceeds
+    EIP-170's 24,576 bytes, where it would not deploy on Ethereum.
     Rebuilds only when the verifying key, settings, SRS, compiler or settings changed.
     """
     import ezkl
@@ -391,7 +392,7 @@ def build_verifier(circuit_dir: str | os.PathLike, reusable: bool = False,
             write_json_atomic(vka_path, vka)
         write_json_atomic(art_path, art)
 
-    if art["exceedsEip170"]:
+    if art["exceedsEip170"] and warn_eip170:
         log.warning("%s: the verifier's runtime code is %d bytes, over EIP-170's %d: it will not deploy on "
                     "Ethereum mainnet; use the reusable verifier (`--reusable`)",
                     m.name, art["runtimeSize"], EIP170_MAX_RUNTIME_BYTES)
