@@ -191,17 +191,26 @@ def _terminate(pid: int, grace_s: float = 5.0) -> None:
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         try:
-            # Reap it if it is our child; otherwise just poll for its exit.
+            # Reap it if it is our child; otherwise wait until it has exited (a zombie waiting for its
+            # parent to reap it has exited too).
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 return
         except ChildProcessError:
-            if not Path(f"/proc/{pid}").exists():
+            if not _running(pid):
                 return
         time.sleep(0.05)
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _rpc_answers(rpc_url: str) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from onchain_helpers import FIELD_MODULUS
 
 from pipeline import EZKL_VERSION, __version__
 from pipeline.artifacts import sha256_file, write_json_atomic
@@ -111,9 +112,6 @@ class TestCircuit:
         proof["zkinfer"] = {"circuit": m.name, "manifest_sha256": m.sha256, "version": __version__}
         out.write_text(json.dumps(proof))
         return out
-
-
-FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 
 
 def _felt_to_real(felt: str, scale: int) -> float:
