@@ -29,6 +29,7 @@ import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from eth_abi import decode as abi_decode
@@ -286,23 +287,31 @@ class Chain:
             self.chain_id = self.w3.eth.chain_id
         except Exception as e:
             raise ChainError(f"cannot reach the RPC endpoint {rpc_url}: {_first_line(e)}") from None
-        self.account = self._set_up_account(private_key if private_key is not None
+        self._signer = self._install_signer(private_key if private_key is not None
                                             else os.environ.get(PRIVATE_KEY_ENV))
-        self._abis: dict[str, list] = {}
 
-    def _set_up_account(self, key: str | None) -> str:
-        if key:
-            from eth_account import Account
-            from web3.middleware import SignAndSendRawMiddlewareBuilder
+    def _install_signer(self, key: str | None) -> str | None:
+        """Sign every transaction with `key` (kept only inside web3's signing middleware)."""
+        if not key:
+            return None
+        from eth_account import Account
+        from web3.middleware import SignAndSendRawMiddlewareBuilder
 
-            try:
-                acct = Account.from_key(key)
-            except Exception:
-                # Never echo the key (or a fragment of it) back.
-                raise UsageError(f"{PRIVATE_KEY_ENV} is not a valid private key (32 bytes, hex)") from None
-            self.w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(acct), layer=0)
-            self.w3.eth.default_account = acct.address
-            return acct.address
+        try:
+            acct = Account.from_key(key)
+        except Exception:
+            # Never echo the key (or a fragment of it) back.
+            raise UsageError(f"{PRIVATE_KEY_ENV} is not a valid private key (32 bytes, hex)") from None
+        self.w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(acct), layer=0)
+        self.w3.eth.default_account = acct.address
+        return acct.address
+
+    @cached_property
+    def account(self) -> str:
+        """The sending account: the key's, or on a local chain anvil's first dev account. Resolved on first
+        use, so checks that need no account (the chain id) come first."""
+        if self._signer:
+            return self._signer
         if self.chain_id != LOCAL_CHAIN_ID:
             raise UsageError(f"chain {self.chain_id} at {self.rpc_url} is not a local dev chain: "
                              f"set {PRIVATE_KEY_ENV} to the deployer's private key")
@@ -312,17 +321,8 @@ class Chain:
         self.w3.eth.default_account = accounts[0]
         return accounts[0]
 
-    @property
-    def is_local(self) -> bool:
-        return self.chain_id == LOCAL_CHAIN_ID
-
-    def remember_abi(self, name: str, abi: list) -> None:
-        """Make a contract's errors decodable (the project's own contracts are known already)."""
-        self._abis[name] = abi
-
     def decoder(self) -> RevertDecoder:
-        own = [evm.load_artifact(p)["abi"] for p in evm.build_contracts().values()]
-        return RevertDecoder(own + list(self._abis.values()))
+        return RevertDecoder([evm.load_artifact(p)["abi"] for p in evm.build_contracts().values()])
 
     def contract(self, address: str, abi: list):
         return self.w3.eth.contract(address=to_checksum_address(address), abi=abi)
@@ -352,7 +352,7 @@ class Chain:
         """
         from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 
-        params = {"from": sender} if sender else {}
+        params = {"from": sender or self.account}
         try:
             tx_hash = fn.transact(params)
         except ContractLogicError as e:
@@ -373,7 +373,6 @@ class Chain:
         name = artifact["contractName"]
         factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
         receipt = self.transact(factory.constructor(*args), what or f"deploying {name}")
-        self.remember_abi(name, artifact["abi"])
         return DeployedContract(contract_name=name, address=receipt.contractAddress,
                                 transaction_hash="0x" + bytes(receipt.transactionHash).hex(),
                                 block_number=receipt.blockNumber, gas_used=receipt.gasUsed,
@@ -429,10 +428,7 @@ class DeployedContract:
 
 
 def _relative(path: Path, base: Path) -> str:
-    try:
-        return os.path.relpath(Path(path).resolve(), base.resolve())
-    except ValueError:  # another drive (Windows): keep it absolute
-        return str(Path(path).resolve())
+    return os.path.relpath(Path(path).resolve(), base.resolve())
 
 
 def deployments_path(chain_id: int, deployments_dir: str | os.PathLike = DEFAULT_DEPLOYMENTS_DIR) -> Path:
@@ -563,6 +559,8 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
                          "forge proofs; rebuild it with a ceremony SRS, or pass --allow-insecure-srs for a "
                          "test network")
     slots, hashed, inputs_per_slot, outputs_per_slot, param_hashes = layout = instance_layout(m)
+    if consumer == "bond" and slots != 1:
+        raise UsageError(f"{m.name} proves {slots} inferences at once; the bond acts on one per period")
     if param_hashes and not weight_commitment:
         weight_commitment = params_commitment(m.dir)
 
@@ -879,12 +877,12 @@ def submit(proof_paths: list[str | os.PathLike], rpc_url: str, *, subjects: list
 
 
 def submit_calldata(handle: GateHandle, calldata: dict, subjects: list[bytes], label: str = "proof",
-                    model_id: int | None = None, sender: str | None = None) -> Submission:
+                    model_id: int | None = None) -> Submission:
     """Send one proof's calldata to a gate under `model_id` (default: the deployed circuit's)."""
     model_id = handle.model_id if model_id is None else model_id
     fn = handle.gate.functions.submit(model_id, bytes.fromhex(calldata["proof"][2:]),
                                       [int(x, 16) for x in calldata["instances"]], subjects)
-    receipt = handle.chain.transact(fn, f"submitting {label} to {handle.circuit}'s gate", sender=sender)
+    receipt = handle.chain.transact(fn, f"submitting {label} to {handle.circuit}'s gate")
     from web3.logs import DISCARD
 
     consumed = handle.gate.events.StatementConsumed().process_receipt(receipt, errors=DISCARD)

@@ -53,19 +53,17 @@ def test_dev_srs_circuits_stay_on_the_dev_chain(circuits, tmp_path, monkeypatch)
     testnet = chain.chain_up(chain_id=1337, state=tmp_path / "state")
     try:
         ddir = tmp_path / "deployments"
-        with pytest.raises(UsageError, match="set ZKINFER_PRIVATE_KEY"):
-            chain.deploy(circuits["credit"].dir, testnet.rpc_url, deployments_dir=ddir)
-        monkeypatch.setenv(chain.PRIVATE_KEY_ENV, DEV_KEY_1)
+        credit = circuits["credit"].dir
         with pytest.raises(ChainError, match="refusing to deploy credit to chain 1337.*dev SRS"):
-            chain.deploy(circuits["credit"].dir, testnet.rpc_url, deployments_dir=ddir)
+            chain.deploy(credit, testnet.rpc_url, deployments_dir=ddir)
+        with pytest.raises(UsageError, match="set ZKINFER_PRIVATE_KEY"):  # no dev accounts off 31337
+            chain.deploy(credit, testnet.rpc_url, deployments_dir=ddir, allow_insecure_srs=True)
         assert not (ddir / "1337.json").exists()
-        d = chain.deploy(
-            circuits["credit"].dir, testnet.rpc_url, deployments_dir=ddir, allow_insecure_srs=True
-        )
-        assert (
-            d.chain_id == 1337
-            and json.loads((ddir / "1337.json").read_text())["models"]["credit"]["insecureSrs"]
-        )
+        monkeypatch.setenv(chain.PRIVATE_KEY_ENV, DEV_KEY_1)
+        d = chain.deploy(credit, testnet.rpc_url, deployments_dir=ddir, allow_insecure_srs=True)
+        book = json.loads((ddir / "1337.json").read_text())
+        assert d.chain_id == 1337 and book["models"]["credit"]["insecureSrs"]
+        assert book["contracts"]["ModelRegistry"]["args"] == [DEV_ADDRESS_1]
     finally:
         chain.chain_down(state=tmp_path / "state")
 

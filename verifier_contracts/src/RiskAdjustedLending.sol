@@ -92,10 +92,10 @@ contract RiskAdjustedLending is InferenceGate {
     }
 
     /// @notice The rate a PD maps to.
-    /// @param probabilityOfDefault PD with OUTPUT_DECIMALS decimals, in [0, PD_ONE].
+    /// @param probabilityOfDefault PD with OUTPUT_DECIMALS decimals, at most PD_ONE.
     /// @return The rate, bp (rounded down).
-    function targetRateBps(int256 probabilityOfDefault) public view returns (uint256) {
-        return baseRateBps + (uint256(probabilityOfDefault) * slopeBps) / uint256(PD_ONE);
+    function targetRateBps(uint256 probabilityOfDefault) public view returns (uint256) {
+        return baseRateBps + (probabilityOfDefault * slopeBps) / uint256(PD_ONE);
     }
 
     function _validateSubjects(bytes32[] calldata subjects) internal pure override {
@@ -112,7 +112,7 @@ contract RiskAdjustedLending is InferenceGate {
             int256 pd = outputs[slot];
             if (pd < 0 || pd > PD_ONE) revert ProbabilityOutOfRange(borrower, pd);
             uint256 current = rateOf(borrower);
-            uint256 proposed = targetRateBps(pd);
+            uint256 proposed = targetRateBps(uint256(pd));
             uint256 step = proposed > current ? proposed - current : current - proposed;
             if (step > maxRateStepBps) revert RateStepTooLarge(borrower, current, proposed, maxRateStepBps);
             // proposed <= baseRateBps + slopeBps <= BPS, checked in the constructor: fits in uint32.
