@@ -545,8 +545,8 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
     `reusable`: None picks the standard verifier when it fits EIP-170, else ezkl's reusable verifier (shared
     per chain) with this circuit's VKA. A circuit built on a dev (insecure) SRS is refused on any chain
     but 31337 unless `allow_insecure_srs`: whoever generated that SRS can forge its proofs.
-    `feature_publisher` defaults to the deployer. `weight_commitment` (hex) is required for circuits with
-    hashed weights: keccak256 of their param-hash instances.
+    `feature_publisher` defaults to the deployer. `weight_commitment` (hex; circuits with hashed weights
+    only) defaults to the circuit's own (`params_commitment`).
     """
     if consumer not in CONSUMERS:
         raise UsageError(f"unknown consumer {consumer!r}: choose one of {', '.join(CONSUMERS)}")
@@ -577,30 +577,7 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
 
     contract_paths = evm.build_contracts()
     artifacts = {n: evm.load_artifact(p) for n, p in contract_paths.items()}
-
-    # The verifier: the circuit's own, or the shared reusable one plus this circuit's adapter.
-    vb = evm.build_verifier(m.dir, reusable=bool(reusable), warn_eip170=reusable is not None)
-    if reusable is None and vb.exceeds_eip170:
-        log.info("%s: the verifier's runtime code (%d bytes) exceeds EIP-170: using the reusable verifier",
-                 m.name, vb.runtime_size)
-        vb = evm.build_verifier(m.dir, reusable=True)
-    shared = None
-    if vb.reusable:
-        rv_record = book["contracts"].get(evm.REUSABLE_VERIFIER_CONTRACT)
-        if rv_record is None or not chain.has_code(rv_record["address"]):
-            shared = chain.deploy(evm.load_artifact(vb.artifact_path), [])
-            book["contracts"][evm.REUSABLE_VERIFIER_CONTRACT] = shared.record(vb.artifact_path, base)
-            rv_address = shared.address
-        else:
-            rv_address = rv_record["address"]
-        words = [bytes.fromhex(w[2:]) for w in read_json(vb.vka_path, "VKA")["words"]]
-        verifier = chain.deploy(artifacts["ReusableVerifierAdapter"], [rv_address, words],
-                                f"deploying {m.name}'s reusable-verifier adapter")
-        verifier_artifact = contract_paths["ReusableVerifierAdapter"]
-    else:
-        verifier = chain.deploy(evm.load_artifact(vb.artifact_path), [], f"deploying {m.name}'s verifier")
-        verifier_artifact = vb.artifact_path
-    book["contracts"][f"{m.name}/{verifier.contract_name}"] = verifier.record(verifier_artifact, base)
+    verifier, shared, vb = _deploy_verifier(chain, m, reusable, book, base)
 
     registry = None
     if registry_record is None:
@@ -609,9 +586,10 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
         registry_address = registry.address
     else:
         registry_address = registry_record["address"]
+    vk_sha256 = sha256_file(m.artifact(manifest_mod.VK))
     reg = chain.contract(registry_address, artifacts["ModelRegistry"]["abi"])
     receipt = chain.transact(
-        reg.functions.register(verifier.address, bytes.fromhex(sha256_file(m.artifact(manifest_mod.VK))),
+        reg.functions.register(verifier.address, bytes.fromhex(vk_sha256),
                                bytes.fromhex(m.sha256), _output_scale(m), layout,
                                bytes.fromhex(weight_commitment[2:]) if weight_commitment else bytes(32)),
         f"registering {m.name}")
@@ -630,7 +608,7 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
     layout_fields = {"slots": slots, "hashedInputs": hashed, "inputsPerSlot": inputs_per_slot,
                      "outputsPerSlot": outputs_per_slot, "paramHashes": param_hashes}
     book["models"][m.name] = {
-        "modelId": model_id, "manifestSha256": m.sha256, "vkSha256": sha256_file(m.artifact(manifest_mod.VK)),
+        "modelId": model_id, "manifestSha256": m.sha256, "vkSha256": vk_sha256,
         "consumer": consumer, "registry": "ModelRegistry", "verifier": f"{m.name}/{verifier.contract_name}",
         "gate": f"{m.name}/{gate_name}", "insecureSrs": m.insecure_srs, "instanceLayout": layout_fields,
         "weightCommitment": weight_commitment,
@@ -641,6 +619,35 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
                       registry=registry, verifier=verifier, gate=gate, reusable_verifier=shared,
                       registry_address=registry_address, deployments_file=dfile, register_gas=receipt.gasUsed,
                       verifier_runtime_size=vb.runtime_size, instance_layout=layout_fields)
+
+
+def _deploy_verifier(chain: Chain, m: manifest_mod.Manifest, reusable: bool | None, book: dict,
+                     base: Path) -> tuple[DeployedContract, DeployedContract | None, evm.VerifierBuild]:
+    """The circuit's own verifier, or (reusable) this circuit's adapter on the chain's shared reusable
+    verifier, deployed first when the chain has none. Records them in `book`; returns the verifier, the
+    shared verifier when this call deployed it, and the build."""
+    vb = evm.build_verifier(m.dir, reusable=bool(reusable), warn_eip170=reusable is not None)
+    if reusable is None and vb.exceeds_eip170:
+        log.info("%s: the verifier's runtime code (%d bytes) exceeds EIP-170: using the reusable verifier",
+                 m.name, vb.runtime_size)
+        vb = evm.build_verifier(m.dir, reusable=True)
+    if not vb.reusable:
+        verifier = chain.deploy(evm.load_artifact(vb.artifact_path), [], f"deploying {m.name}'s verifier")
+        book["contracts"][f"{m.name}/{verifier.contract_name}"] = verifier.record(vb.artifact_path, base)
+        return verifier, None, vb
+
+    shared = None
+    shared_record = book["contracts"].get(evm.REUSABLE_VERIFIER_CONTRACT)
+    if shared_record is None or not chain.has_code(shared_record["address"]):
+        shared = chain.deploy(evm.load_artifact(vb.artifact_path), [], "deploying the reusable verifier")
+        book["contracts"][evm.REUSABLE_VERIFIER_CONTRACT] = shared.record(vb.artifact_path, base)
+        shared_record = book["contracts"][evm.REUSABLE_VERIFIER_CONTRACT]
+    adapter_path = evm.build_contracts()["ReusableVerifierAdapter"]
+    words = [bytes.fromhex(w[2:]) for w in read_json(vb.vka_path, "VKA")["words"]]
+    verifier = chain.deploy(evm.load_artifact(adapter_path), [shared_record["address"], words],
+                            f"deploying {m.name}'s reusable-verifier adapter")
+    book["contracts"][f"{m.name}/{verifier.contract_name}"] = verifier.record(adapter_path, base)
+    return verifier, shared, vb
 
 
 def params_commitment(circuit_dir: str | os.PathLike) -> str:

@@ -51,31 +51,26 @@ def env(anvil, circuits, tmp_path_factory):
         gate=chain.open_gate(c, "credit", ddir),
         proofs=tmp_path_factory.mktemp("proofs"),
         circuits=circuits,
+        proof_cache={},
     )
-
-
-_proof_cache: dict = {}
 
 
 def prove(env, circuit: str, features: list[float], label: str = "") -> dict:
     """A real proof (cached per circuit, features and label: a new label gives a fresh proof)."""
     key = (circuit, tuple(features), label)
-    if key not in _proof_cache:
-        path = env.proofs / f"{circuit}-{len(_proof_cache)}.json"
-        _proof_cache[key] = load(env.circuits[circuit].prove([features], path))
-    return _proof_cache[key]
+    if key not in env.proof_cache:
+        path = env.proofs / f"{circuit}-{len(env.proof_cache)}.json"
+        env.proof_cache[key] = load(env.circuits[circuit].prove([features], path))
+    return env.proof_cache[key]
 
 
-def post(env, borrower: str, proof: dict, layout: dict | None = None) -> int:
+def post(env, borrower: str, proof: dict, layout: dict | None = None) -> None:
     """The feature publisher posts the borrower's features on the credit gate: the commitment to the
     proof's own inputs, read with the proof's model's `layout` (default: the credit model's)."""
     handle = env.gate
     instances = [int(x, 16) for x in proof["calldata"]["instances"]]
     [commitment] = chain.slot_commitments(instances, layout or handle.layout)
-    receipt = env.chain.transact(
-        handle.gate.functions.postFeatures(address_subject(borrower), commitment), "post"
-    )
-    return handle.gate.events.FeaturesPosted().process_receipt(receipt)[0]["args"]["observationId"]
+    env.chain.transact(handle.gate.functions.postFeatures(address_subject(borrower), commitment), "post")
 
 
 def send(env, proof: dict, borrowers: list[str], model_id: int | None = None, gate=None, instances=None):
