@@ -28,7 +28,9 @@ import {ModelRegistry} from "./ModelRegistry.sol";
 ///         Then the outputs are decoded from fixed point into integers with OUTPUT_DECIMALS decimals and
 ///         handed to the consumer's {_act}.
 /// @dev Cheap checks run before the verifier (about 600k gas); a revert anywhere undoes everything,
-///      including marking the statement consumed.
+///      including marking the statement consumed. A verifier that reverts for any reason (an invalid proof,
+///      or running out of gas) yields ProofRejected. Pausing stops submissions only: publishers keep
+///      posting, so features are fresh when the gate resumes.
 abstract contract InferenceGate is Ownable2Step, Pausable {
     using FixedPointFelt for uint256;
     using InstanceLayouts for InstanceLayout;
