@@ -1,0 +1,393 @@
+"""The gate contracts on a real anvil with real ezkl proofs: what takes effect, once, and every way a
+submission is refused, each with its own custom error. Lending here; the bond in test_bond.py."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from onchain_helpers import address, address_subject, advance_time, expect_revert, load
+
+from pipeline import chain, evm
+
+pytestmark = pytest.mark.slow
+
+# Features of the `credit` stand-in (PD = sigmoid(x0 + x1/2 - x2/2 + x3/4)) and what they prove.
+PD_HALF = [0.0, 0.0, 0.0, 0.0]  # PD 0.5 -> 200 + 1500 * 0.5 = 950 bp
+PD_MID = [0.25, 0.0, 0.0, 0.0]  # PD 72/128 (sigmoid(0.25) at scale 7) -> 200 + 843 = 1043 bp
+PD_HIGH = [2.0, 2.0, -2.0, 2.0]  # PD ~0.99 -> ~1680 bp: a step of ~880 from 800, over the 300 limit
+RATE_MID = 200 + 1500 * 72 // 128
+LENDING_TERMS = {"baseRateBps": 200, "slopeBps": 1500, "maxRateStepBps": 300, "initialRateBps": 800}
+MAX_AGE = 3600
+
+
+@pytest.fixture(scope="module")
+def env(anvil, circuits, tmp_path_factory):
+    """Lending gates for `credit` (model A) and `credit_b` (model B, same layout), and a bond gate for
+    `inflation`, all registered in one registry."""
+    ddir = tmp_path_factory.mktemp("lending") / "deployments"
+    rpc = anvil.rpc_url
+    a = chain.deploy(
+        circuits["credit"].dir,
+        rpc,
+        "lending",
+        deployments_dir=ddir,
+        terms=LENDING_TERMS,
+        max_feature_age=MAX_AGE,
+    )
+    b = chain.deploy(circuits["credit_b"].dir, rpc, "lending", deployments_dir=ddir, terms=LENDING_TERMS)
+    i = chain.deploy(circuits["inflation"].dir, rpc, "bond", deployments_dir=ddir)
+    c = chain.Chain(rpc)
+    registry = c.contract(a.registry_address, evm.contract_artifact("ModelRegistry")["abi"])
+    return SimpleNamespace(
+        chain=c,
+        w3=c.w3,
+        ddir=ddir,
+        a=a,
+        b=b,
+        i=i,
+        registry=registry,
+        gate=chain.open_gate(c, "credit", ddir),
+        proofs=tmp_path_factory.mktemp("proofs"),
+        circuits=circuits,
+        proof_cache={},
+    )
+
+
+def prove(env, circuit: str, features: list[float], label: str = "") -> dict:
+    """A real proof (cached per circuit, features and label: a new label gives a fresh proof)."""
+    key = (circuit, tuple(features), label)
+    if key not in env.proof_cache:
+        path = env.proofs / f"{circuit}-{len(env.proof_cache)}.json"
+        env.proof_cache[key] = load(env.circuits[circuit].prove([features], path))
+    return env.proof_cache[key]
+
+
+def post(env, borrower: str, proof: dict, layout: dict | None = None) -> None:
+    """The feature publisher posts the borrower's features on the credit gate: the commitment to the
+    proof's own inputs, read with the proof's model's `layout` (default: the credit model's)."""
+    handle = env.gate
+    instances = [int(x, 16) for x in proof["calldata"]["instances"]]
+    [commitment] = chain.slot_commitments(instances, layout or handle.layout)
+    env.chain.transact(handle.gate.functions.postFeatures(address_subject(borrower), commitment), "post")
+
+
+def send(env, proof: dict, borrowers: list[str], model_id: int | None = None, gate=None, instances=None):
+    calldata = dict(proof["calldata"])
+    if instances is not None:
+        calldata["instances"] = [f"0x{v:064x}" for v in instances]
+    return chain.submit_calldata(
+        gate or env.gate, calldata, [address_subject(b) for b in borrowers], model_id=model_id
+    )
+
+
+def rate(env, borrower: str) -> int:
+    return env.gate.gate.functions.rateOf(borrower).call()
+
+
+# ------------------------------------------------------------------------------------------ what takes effect
+
+
+def test_valid_proof_sets_the_rate_exactly_once(env):
+    alice = address("alice")
+    proof = prove(env, "credit", PD_HALF)
+    post(env, alice, proof)
+    s = send(env, proof, [alice])
+    assert s.effects == [
+        {
+            "event": "RateUpdated",
+            "borrower": alice,
+            "modelId": env.a.model_id,
+            "oldRateBps": 800,
+            "newRateBps": 950,
+            "probabilityOfDefault": 5 * 10**17,
+        }
+    ]
+    assert rate(env, alice) == 950
+    assert env.gate.gate.functions.isConsumed(bytes.fromhex(s.statement_key[2:])).call()
+
+    # The same proof again, and a fresh proof (other bytes) of the same statement: both refused.
+    expect_revert(lambda: send(env, proof, [alice]), "StatementAlreadyConsumed", statementKey=s.statement_key)
+    fresh = prove(env, "credit", PD_HALF, label="fresh")
+    assert fresh["calldata"]["proof"] != proof["calldata"]["proof"]
+    assert fresh["calldata"]["instances"] == proof["calldata"]["instances"]
+    expect_revert(lambda: send(env, fresh, [alice]), "StatementAlreadyConsumed", statementKey=s.statement_key)
+    assert rate(env, alice) == 950
+
+
+def test_reposted_features_are_a_new_round(env):
+    bob = address("bob")
+    proof = prove(env, "credit", PD_HALF)
+    post(env, bob, proof)
+    first = send(env, proof, [bob])
+    post(env, bob, proof)  # the publisher observes the same features again later
+    second = send(env, proof, [bob])
+    assert first.statement_key != second.statement_key
+    assert second.effects[0]["oldRateBps"] == second.effects[0]["newRateBps"] == 950
+
+
+def test_k_borrowers_in_one_proof(env, circuits):
+    d = chain.deploy(
+        circuits["credit_k2"].dir, env.chain.rpc_url, "lending", deployments_dir=env.ddir, terms=LENDING_TERMS
+    )
+    handle = chain.open_gate(env.chain, "credit_k2", env.ddir)
+    path = circuits["credit_k2"].prove([PD_HALF + PD_MID], env.proofs / "k2.json")
+    proof = load(path)
+    carol, dan = address("carol"), address("dan")
+    chain.post_features([path], env.chain.rpc_url, subjects=[carol, dan], deployments_dir=env.ddir)
+
+    expect_revert(
+        lambda: send(env, proof, [dan, carol], gate=handle),
+        "FeatureCommitmentMismatch",
+        subject="0x" + address_subject(dan).hex(),
+    )
+    expect_revert(
+        lambda: send(env, proof, [carol], gate=handle), "SubjectCountMismatch", expected=2, actual=1
+    )
+    [s] = chain.submit([path], env.chain.rpc_url, subjects=[carol, dan], deployments_dir=env.ddir)
+    assert [(e["borrower"], e["newRateBps"]) for e in s.effects] == [(carol, 950), (dan, RATE_MID)]
+    assert d.instance_layout == {
+        "slots": 2,
+        "hashedInputs": False,
+        "inputsPerSlot": 4,
+        "outputsPerSlot": 1,
+        "paramHashes": 0,
+    }
+
+
+def test_private_features_and_weights_through_the_reusable_verifier(env, circuits):
+    """Hashed inputs: the commitment is the Poseidon hash, which the publisher computes from raw features.
+    Hashed weights: the registry pins their commitment. The verifier exceeds EIP-170, so deploy picks
+    ezkl's reusable verifier (deployed once per chain)."""
+    c = circuits["credit_hashed_k2"]
+    d = chain.deploy(c.dir, env.chain.rpc_url, "lending", deployments_dir=env.ddir, terms=LENDING_TERMS)
+    assert d.verifier.contract_name == "ReusableVerifierAdapter" and d.reusable_verifier is not None
+    handle = chain.open_gate(env.chain, "credit_hashed_k2", env.ddir)
+    features = [PD_HALF, PD_MID]
+    proof = load(c.prove(features, env.proofs / "hashed.json"))
+    erin, fay = address("erin"), address("fay")
+    for who, x in zip((erin, fay), features, strict=True):
+        commitment = chain.feature_commitment(c.dir, x)
+        env.chain.transact(
+            handle.gate.functions.postFeatures(address_subject(who), bytes.fromhex(commitment[2:])), "post"
+        )
+    s = send(env, proof, [erin, fay], gate=handle)
+    assert [e["newRateBps"] for e in s.effects] == [950, RATE_MID]
+
+    # The same circuit registered with another weight commitment: proofs carry the real one.
+    wrong = "0x" + "11" * 32
+    again = chain.deploy(
+        c.dir, env.chain.rpc_url, "lending", deployments_dir=env.ddir, weight_commitment=wrong
+    )
+    assert again.reusable_verifier is None  # the shared verifier was reused
+    handle2 = chain.open_gate(env.chain, "credit_hashed_k2", env.ddir)
+    for who, x in zip((erin, fay), features, strict=True):
+        env.chain.transact(
+            handle2.gate.functions.postFeatures(
+                address_subject(who), bytes.fromhex(chain.feature_commitment(c.dir, x)[2:])
+            ),
+            "post",
+        )
+    expect_revert(
+        lambda: send(env, proof, [erin, fay], gate=handle2),
+        "WeightCommitmentMismatch",
+        modelId=again.model_id,
+        registered=wrong,
+    )
+
+
+# ------------------------------------------------------------------------------------------- what is refused
+
+
+def test_proof_about_another_subjects_features(env):
+    gus, hal = address("gus"), address("hal")
+    mine, theirs = prove(env, "credit", PD_HALF), prove(env, "credit", PD_MID)
+    post(env, gus, theirs)
+    post(env, hal, mine)
+    expect_revert(
+        lambda: send(env, mine, [gus]), "FeatureCommitmentMismatch", subject="0x" + address_subject(gus).hex()
+    )
+    expect_revert(lambda: send(env, mine, [address("nobody")]), "NoFeaturesPosted")
+
+
+def test_stale_features(env):
+    ivy = address("ivy")
+    proof = prove(env, "credit", PD_HALF)
+    post(env, ivy, proof)
+    advance_time(env.w3, MAX_AGE + 1)
+    expect_revert(lambda: send(env, proof, [ivy]), "StaleFeatures", maxFeatureAge=MAX_AGE)
+
+
+def test_instances_edited_after_proving(env):
+    jay = address("jay")
+    proof = prove(env, "credit", PD_HALF)
+    post(env, jay, proof)
+    instances = [int(x, 16) for x in proof["calldata"]["instances"]]
+    lower_pd = instances[:-1] + [instances[-1] - 10]
+    expect_revert(
+        lambda: send(env, proof, [jay], instances=lower_pd), "ProofRejected", modelId=env.a.model_id
+    )
+    other_input = [instances[0] + 1] + instances[1:]
+    expect_revert(lambda: send(env, proof, [jay], instances=other_input), "FeatureCommitmentMismatch")
+    assert rate(env, jay) == 800
+
+
+def test_proof_of_another_model(env):
+    kim = address("kim")
+    b_proof = prove(env, "credit_b", PD_HALF)
+    post(env, kim, b_proof)
+    # Model B's proof under model A's id (same layout, same features): A's verifier refuses it.
+    expect_revert(lambda: send(env, b_proof, [kim]), "ProofRejected", modelId=env.a.model_id)
+    # Under its own id: this gate does not accept model B.
+    expect_revert(
+        lambda: send(env, b_proof, [kim], model_id=env.b.model_id), "ModelNotAccepted", modelId=env.b.model_id
+    )
+    # An inflation proof: refused under its own id, and under A's its instances do not fit A's layout.
+    i_proof = prove(env, "inflation", [4.0] * 6)
+    expect_revert(lambda: send(env, i_proof, [kim], model_id=env.i.model_id), "ModelNotAccepted")
+    expect_revert(
+        lambda: send(env, i_proof, [kim]),
+        "InstanceCountMismatch",
+        modelId=env.a.model_id,
+        expected=5,
+        actual=7,
+    )
+    expect_revert(lambda: send(env, b_proof, [kim], model_id=999), "UnknownModel", modelId=999)
+
+
+def test_revoked_model(env):
+    lee = address("lee")
+    m = env.registry.functions.model(env.a.model_id).call()
+    receipt = env.chain.transact(
+        env.registry.functions.register(m[0], m[4], m[5], m[2], m[3], m[6]), "register"
+    )
+    version = env.registry.events.ModelRegistered().process_receipt(receipt)[0]["args"]["modelId"]
+    env.chain.transact(env.gate.gate.functions.acceptModel(version, 0), "accept")
+    proof = prove(env, "credit", PD_HALF)
+    post(env, lee, proof)
+    env.chain.transact(env.registry.functions.revoke(version), "revoke")
+    expect_revert(lambda: send(env, proof, [lee], model_id=version), "RevokedModel", modelId=version)
+    expect_revert(
+        lambda: env.chain.transact(env.registry.functions.revoke(version), "revoke"), "RevokedModel"
+    )
+    # A model the gate stops accepting.
+    env.chain.transact(env.gate.gate.functions.dropModel(version), "drop")
+    expect_revert(
+        lambda: env.chain.transact(env.gate.gate.functions.dropModel(version), "drop"), "ModelNotAccepted"
+    )
+
+
+def test_paused_gate(env):
+    mia = address("mia")
+    proof = prove(env, "credit", PD_HALF)
+    post(env, mia, proof)
+    outsider = env.w3.eth.accounts[3]
+    expect_revert(
+        lambda: env.chain.transact(env.gate.gate.functions.pause(), "pause", sender=outsider),
+        "OwnableUnauthorizedAccount",
+        account=outsider,
+    )
+    env.chain.transact(env.gate.gate.functions.pause(), "pause")
+    expect_revert(lambda: send(env, proof, [mia]), "EnforcedPause")
+    env.chain.transact(env.gate.gate.functions.unpause(), "unpause")
+    assert send(env, proof, [mia]).effects[0]["newRateBps"] == 950
+
+
+def test_rate_step_beyond_the_limit(env):
+    ned = address("ned")
+    proof = prove(env, "credit", PD_HIGH)
+    post(env, ned, proof)
+    err = expect_revert(
+        lambda: send(env, proof, [ned]),
+        "RateStepTooLarge",
+        borrower=ned,
+        currentRateBps=800,
+        maxRateStepBps=300,
+    )
+    assert err.error_args["proposedRateBps"] > 1600
+    assert rate(env, ned) == 800
+
+
+def test_probability_outside_zero_one(env):
+    """A model whose output is not a probability (here the inflation forecast, 4.06) cannot set a rate."""
+    handle = env.gate
+    env.chain.transact(handle.gate.functions.acceptModel(env.i.model_id, 0), "accept inflation")
+    try:
+        oli = address("oli")
+        proof = prove(env, "inflation", [4.0] * 6)
+        post(env, oli, proof, layout=chain.open_gate(env.chain, "inflation", env.ddir).layout)
+        expect_revert(
+            lambda: send(env, proof, [oli], model_id=env.i.model_id), "ProbabilityOutOfRange", borrower=oli
+        )
+    finally:
+        env.chain.transact(handle.gate.functions.dropModel(env.i.model_id), "drop inflation")
+
+
+def test_only_publishers_post_and_subjects_are_borrowers(env):
+    outsider = env.w3.eth.accounts[4]
+    post_fn = env.gate.gate.functions.postFeatures(address_subject(address("pat")), b"\x01" * 32)
+    expect_revert(
+        lambda: env.chain.transact(post_fn, "post", sender=outsider), "NotFeaturePublisher", account=outsider
+    )
+    proof = prove(env, "credit", PD_HALF)
+    not_an_address = b"\xff" * 32
+    fn = env.gate.gate.functions.submit(
+        env.a.model_id,
+        bytes.fromhex(proof["calldata"]["proof"][2:]),
+        [int(x, 16) for x in proof["calldata"]["instances"]],
+        [not_an_address],
+    )
+    expect_revert(lambda: env.chain.transact(fn, "submit"), "InvalidBorrowerSubject")
+
+
+# ---------------------------------------------------------------------------------------- registry and config
+
+
+def test_registry_refuses_inconsistent_versions(env):
+    reg = env.registry.functions
+    verifier = env.a.verifier.address
+    h = b"\x01" * 32
+    good = (1, False, 4, 1, 0)
+    cases = [
+        ((env.w3.eth.accounts[5], h, h, 7, good, bytes(32)), "VerifierNotContract"),
+        ((verifier, bytes(32), h, 7, good, bytes(32)), "MissingHash"),
+        ((verifier, h, h, 65, good, bytes(32)), "OutputScaleTooLarge"),
+        ((verifier, h, h, 7, (0, False, 4, 1, 0), bytes(32)), "InvalidInstanceLayout"),
+        ((verifier, h, h, 7, (1, True, 4, 1, 0), bytes(32)), "InvalidInstanceLayout"),
+        ((verifier, h, h, 7, (1, False, 0, 1, 0), bytes(32)), "InvalidInstanceLayout"),
+        ((verifier, h, h, 7, (1, False, 4, 0, 0), bytes(32)), "InvalidInstanceLayout"),
+        ((verifier, h, h, 7, (1, True, 0, 1, 1), bytes(32)), "WeightCommitmentRequired"),
+        ((verifier, h, h, 7, good, h), "UnexpectedWeightCommitment"),
+    ]
+    for args, error in cases:
+        expect_revert(lambda a=args: env.chain.transact(reg.register(*a), "register"), error)
+    outsider = env.w3.eth.accounts[5]
+    expect_revert(
+        lambda: env.chain.transact(
+            reg.register(verifier, h, h, 7, good, bytes(32)), "register", sender=outsider
+        ),
+        "OwnableUnauthorizedAccount",
+    )
+    expect_revert(lambda: env.chain.call(reg.activeModel(12345), "read"), "UnknownModel", modelId=12345)
+    expect_revert(
+        lambda: env.chain.transact(env.gate.gate.functions.acceptModel(env.a.model_id, 1), "accept"),
+        "OutputIndexOutOfRange",
+        outputIndex=1,
+        outputsPerSlot=1,
+    )
+
+
+def test_registry_records_the_circuit(env, circuits):
+    from pipeline import manifest
+
+    m = env.registry.functions.model(env.a.model_id).call()
+    verifier, active, scale, layout, vk_hash, manifest_hash, weights = m
+    man = manifest.load(circuits["credit"].dir)
+    assert (verifier, active, scale, tuple(layout)) == (env.a.verifier.address, True, 7, (1, False, 4, 1, 0))
+    assert manifest_hash.hex() == man.sha256
+    assert (
+        vk_hash.hex()
+        == json.loads(env.ddir.joinpath("31337.json").read_text())["models"]["credit"]["vkSha256"]
+    )
+    assert weights == bytes(32)

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {InferenceGate} from "./InferenceGate.sol";
+import {ModelRegistry} from "./ModelRegistry.sol";
+import {InstanceLayout} from "./lib/InstanceLayout.sol";
+
+/// @title AdaptiveCouponBond
+/// @notice A bond whose coupon follows a proven inflation forecast (e.g. zkinfer's `inflation_forecast`):
+///         once per period, the coupon steps up by `stepBps` when the forecast is above `raiseAbove`, down by
+///         `stepBps` when it is below `cutBelow`, and stays otherwise, always within [floorBps, capBps].
+///         The subject is the period (see {periodSubject}): the feature publisher posts the period's
+///         published inflation window, and only a proof about the current period's window moves the coupon.
+contract AdaptiveCouponBond is InferenceGate {
+    /// @notice The bond's coupon terms.
+    struct CouponTerms {
+        uint32 initialCouponBps;
+        uint32 floorBps;
+        uint32 capBps;
+        uint32 stepBps; // move of one adjustment
+        int256 raiseAbove; // forecast above this raises the coupon (OUTPUT_DECIMALS decimals, model units)
+        int256 cutBelow; // forecast below this cuts the coupon
+        uint64 startTime; // period 0 starts here
+        uint64 periodLength; // seconds
+    }
+
+    /// @notice Lowest coupon, bp.
+    uint32 public immutable floorBps;
+    /// @notice Highest coupon, bp.
+    uint32 public immutable capBps;
+    /// @notice Move of one adjustment, bp.
+    uint32 public immutable stepBps;
+    /// @notice A forecast above this raises the coupon (OUTPUT_DECIMALS decimals, in the model's units).
+    int256 public immutable raiseAbove;
+    /// @notice A forecast below this cuts the coupon.
+    int256 public immutable cutBelow;
+    /// @notice When period 0 starts.
+    uint64 public immutable startTime;
+    /// @notice Length of a period, seconds.
+    uint64 public immutable periodLength;
+
+    /// @notice The current coupon, bp.
+    uint32 public couponBps;
+    /// @notice Periods whose coupon was already adjusted.
+    mapping(uint256 period => bool) public isPeriodAdjusted;
+
+    /// @notice The coupon was adjusted for a period (possibly to the same value, when the forecast sits between
+    ///         the thresholds or the coupon is at its floor or cap).
+    event CouponAdjusted(
+        uint256 indexed period, uint256 indexed modelId, uint256 oldCouponBps, uint256 newCouponBps, int256 forecast
+    );
+
+    /// @notice The terms are inconsistent (floor above cap, initial coupon outside them, no step, thresholds
+    ///         crossed, zero period).
+    error InvalidCouponTerms();
+    /// @notice The bond's first period has not started.
+    error BondNotStarted(uint64 startTime);
+    /// @notice The bond acts on one inference per period; the model proves several.
+    error UnsupportedSlotCount(uint16 slots);
+    /// @notice The proof's subject is not the current period.
+    error NotCurrentPeriod(bytes32 currentPeriodSubject, bytes32 subject);
+    /// @notice The current period's coupon was already adjusted.
+    error PeriodAlreadyAdjusted(uint256 period);
+
+    /// @param registry_ The model registry.
+    /// @param initialOwner The gate's owner.
+    /// @param maxFeatureAge_ How old posted features may be, seconds.
+    /// @param terms The coupon terms.
+    constructor(ModelRegistry registry_, address initialOwner, uint64 maxFeatureAge_, CouponTerms memory terms)
+        InferenceGate(registry_, initialOwner, maxFeatureAge_)
+    {
+        if (
+            terms.floorBps > terms.capBps || terms.initialCouponBps < terms.floorBps
+                || terms.initialCouponBps > terms.capBps || terms.stepBps == 0 || terms.cutBelow > terms.raiseAbove
+                || terms.periodLength == 0
+        ) revert InvalidCouponTerms();
+        couponBps = terms.initialCouponBps;
+        floorBps = terms.floorBps;
+        capBps = terms.capBps;
+        stepBps = terms.stepBps;
+        raiseAbove = terms.raiseAbove;
+        cutBelow = terms.cutBelow;
+        startTime = terms.startTime;
+        periodLength = terms.periodLength;
+    }
+
+    /// @notice The period now.
+    /// @return The period's index (0 from startTime on).
+    function currentPeriod() public view returns (uint256) {
+        if (block.timestamp < startTime) revert BondNotStarted(startTime);
+        return (block.timestamp - startTime) / periodLength;
+    }
+
+    /// @notice The subject a period's inflation window is posted and proven under.
+    /// @param period The period's index.
+    /// @return The period's index as bytes32.
+    function periodSubject(uint256 period) public pure returns (bytes32) {
+        return bytes32(period);
+    }
+
+    function _checkLayout(InstanceLayout memory instanceLayout) internal pure override {
+        if (instanceLayout.slots != 1) revert UnsupportedSlotCount(instanceLayout.slots);
+    }
+
+    function _validateSubjects(bytes32[] calldata subjects) internal view override {
+        bytes32 current = periodSubject(currentPeriod());
+        if (subjects[0] != current) revert NotCurrentPeriod(current, subjects[0]);
+    }
+
+    function _act(uint256 modelId, bytes32[] calldata subjects, int256[] memory outputs) internal override {
+        uint256 period = uint256(subjects[0]);
+        // A re-posted window is a new observation (a new statement): one adjustment per period still holds.
+        if (isPeriodAdjusted[period]) revert PeriodAlreadyAdjusted(period);
+        isPeriodAdjusted[period] = true;
+
+        int256 forecast = outputs[0];
+        uint256 old = couponBps;
+        uint256 next = old;
+        if (forecast > raiseAbove) {
+            next = old + stepBps > capBps ? capBps : old + stepBps;
+        } else if (forecast < cutBelow) {
+            next = old < uint256(floorBps) + stepBps ? floorBps : old - stepBps;
+        }
+        // floorBps <= next <= capBps: fits in uint32.
+        couponBps = uint32(next);
+        emit CouponAdjusted(period, modelId, old, next, forecast);
+    }
+}
