@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import make_mlp_onnx, write_input_file
+from model_helpers import make_mlp_onnx, write_input_file
 
 from pipeline import manifest as manifest_mod
 from pipeline.build import FAILED_REPORT, BuildOptions, build_circuit

@@ -1,5 +1,5 @@
 import pytest
-from conftest import make_mlp_onnx
+from model_helpers import make_mlp_onnx
 
 from pipeline.errors import UnsupportedModelError, UsageError
 from pipeline.export import inspect
