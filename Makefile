@@ -51,5 +51,5 @@ lint: install
 	$(VENV)/bin/ruff check pipeline tests models
 
 clean:
-	rm -rf circuits/*/ bench/results.json runs/ .pytest_cache deployments/31337.json
+	rm -rf circuits/*/ bench/results.json runs/ .pytest_cache deployments/31337.json verifier_contracts/out .zkinfer
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -31,7 +31,14 @@ from . import keys as keys_mod
 from . import manifest as manifest_mod
 from . import srs as srs_mod
 from .artifacts import canonical_json, copy_atomic, sha256_bytes, sha256_file, write_json_atomic, write_text_atomic
-from .compile import DEFAULT_LADDER, CalibrationAttempt, CircuitSettings, Visibility, settings_and_compile
+from .compile import (
+    DEFAULT_LADDER,
+    CalibrationAttempt,
+    CircuitArgs,
+    CircuitSettings,
+    Visibility,
+    settings_and_compile,
+)
 from .errors import ArtifactMismatchError, FidelityError, UsageError
 from .export import OnnxSignature, inspect
 
@@ -59,6 +66,7 @@ class BuildOptions:
     max_logrows: int | None = None
     max_validation: int = fidelity_mod.DEFAULT_MAX_SAMPLES
     seed: int = 0
+    circuit_args: CircuitArgs = field(default_factory=CircuitArgs)
 
     def __post_init__(self):
         if self.task is not None and self.task not in TASKS:
@@ -230,7 +238,8 @@ def _build_in(staging, out_dir, onnx_path, data_path, sig, variables, calibratio
     for i, attempt in enumerate(options.attempts, 1):
         _say(progress, f"calibrating (attempt {i}/{len(options.attempts)}: {attempt.describe()})")
         settings, t = settings_and_compile(staged_onnx, data_path, staging, options.visibility,
-                                           options.batch_size, attempt, sig, options.max_logrows)
+                                           options.batch_size, attempt, sig, options.max_logrows,
+                                           options.circuit_args)
         for k, v in t.items():
             timings[k] = timings.get(k, 0.0) + v
         t0 = time.perf_counter()
@@ -278,6 +287,7 @@ def _build_in(staging, out_dir, onnx_path, data_path, sig, variables, calibratio
         "batch_size": options.batch_size or 1,
         "variables": variables,
         "visibility": asdict(options.visibility),
+        "circuit_args": {k: v for k, v in asdict(options.circuit_args).items() if v is not None},
         "input_names": [t.name for t in sig.inputs],
         "input_shapes": [list(t.concrete_shape(variables)) for t in sig.inputs],
         "output_shapes": [list(t.concrete_shape(variables)) for t in sig.outputs],
@@ -285,6 +295,8 @@ def _build_in(staging, out_dir, onnx_path, data_path, sig, variables, calibratio
         "instance_layout": instance_layout(first_witness, settings, sig, variables),
     }
     circuit["num_instances"] = sum(v for k, v in circuit["instance_layout"].items() if k != "order")
+    # Hashed weights: the Poseidon hashes every proof carries, which a registry pins (input-independent).
+    circuit["param_hashes"] = list((first_witness.get("processed_params") or {}).get("poseidon_hash") or [])
     timings["total"] = time.perf_counter() - t_start
     manifest = {
         "schema": manifest_mod.SCHEMA,
@@ -328,7 +340,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 def build_zoo_model(name: str, out_dir: str | os.PathLike, *, batch_size: int = 1, split_inputs: bool = False,
                     visibility: Visibility | None = None, srs_path: Path | None = None, seed: int = 0,
-                    max_attempts: int | None = None, force: bool = False,
+                    max_attempts: int | None = None, circuit_args: CircuitArgs | None = None, force: bool = False,
                     progress: Progress | None = None) -> BuildResult:
     """`make circuit MODEL=name`: train and export a zoo model into out_dir/source, then build its circuit.
 
@@ -344,7 +356,7 @@ def build_zoo_model(name: str, out_dir: str | os.PathLike, *, batch_size: int = 
         name=name if batch_size == 1 else f"{name}_k{batch_size}",
         visibility=visibility or Visibility(), batch_size=batch_size,
         tolerance=fidelity_mod.Tolerance.from_dict(prepared.tolerance), task=prepared.task,
-        srs_path=srs_path, max_attempts=max_attempts, seed=seed,
+        srs_path=srs_path, max_attempts=max_attempts, seed=seed, circuit_args=circuit_args or CircuitArgs(),
     )
     return build_circuit(prepared.onnx_path, prepared.calibration_path, out_dir, options, prepared.validation_path,
                          force=force, progress=progress)

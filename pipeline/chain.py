@@ -40,6 +40,7 @@ from . import evm
 from . import manifest as manifest_mod
 from .artifacts import read_json, sha256_file, write_json_atomic
 from .errors import ChainError, UsageError
+from .witness import felt_to_uint256
 
 log = logging.getLogger(__name__)
 
@@ -652,27 +653,11 @@ def _deploy_verifier(chain: Chain, m: manifest_mod.Manifest, reusable: bool | No
 
 def params_commitment(circuit_dir: str | os.PathLike) -> str:
     """The weight commitment of a circuit with hashed weights, as the registry pins it: keccak256 over the
-    param-hash instances. They depend on the weights only, so any input gives them: the first saved sample's
-    witness is used."""
-    import tempfile
-
-    import ezkl
-
+    param-hash instances (recorded in the manifest by the build; they depend on the weights only)."""
     m = manifest_mod.load(circuit_dir)
-    samples = m.artifact(manifest_mod.SAMPLES)
-    try:
-        first = samples.read_text().splitlines()[0]
-    except (OSError, IndexError):
-        raise UsageError(f"{samples} has no sample to compute {m.name}'s weight commitment from: "
-                         "pass the weight commitment explicitly") from None
-    with tempfile.TemporaryDirectory(prefix="zkinfer-params-") as tmp:
-        data = Path(tmp) / "input.json"
-        data.write_text(first)
-        witness = ezkl.gen_witness(str(data), str(m.artifact(manifest_mod.COMPILED)),
-                                   str(Path(tmp) / "witness.json"))
-    hashes = (witness.get("processed_params") or {}).get("poseidon_hash") or []
+    hashes = m.circuit.get("param_hashes") or []
     if not hashes:
-        raise UsageError(f"{m.name}: the circuit's witness has no param hashes (are its weights hashed?)")
+        raise UsageError(f"{m.name}: the manifest records no param hashes (are its weights hashed?)")
     return "0x" + keccak(b"".join(_word(felt_to_uint256(h)) for h in hashes)).hex()
 
 
@@ -730,11 +715,6 @@ def _hashed_input_size(m: manifest_mod.Manifest) -> int:
     import math
 
     return math.prod(m.circuit["input_shapes"][0])
-
-
-def felt_to_uint256(felt: str) -> int:
-    """ezkl's field elements are little-endian hex (no 0x); Solidity takes the integer."""
-    return int.from_bytes(bytes.fromhex(felt), "little")
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,25 @@ def visibility_options(f):
     return f
 
 
+LAYOUT_OPTIONS = [
+    click.option("--num-inner-cols", type=int, help="Advanced: advice columns per operation (ezkl default 2)."),
+    click.option("--decomp-base", type=int, help="Advanced: range-check decomposition base (ezkl default 16384)."),
+    click.option("--decomp-legs", type=int, help="Advanced: range-check decomposition legs (ezkl default 2)."),
+]
+
+
+def layout_options(f):
+    for opt in reversed(LAYOUT_OPTIONS):
+        f = opt(f)
+    return f
+
+
+def _circuit_args(num_inner_cols, decomp_base, decomp_legs):
+    from .compile import CircuitArgs
+
+    return CircuitArgs(num_inner_cols=num_inner_cols, decomp_base=decomp_base, decomp_legs=decomp_legs)
+
+
 @cli.group()
 def circuit():
     """Build circuits from ONNX models."""
@@ -62,10 +81,11 @@ def circuit():
 @click.option("--max-attempts", type=int, help="Calibration attempts allowed by the fidelity gate.")
 @click.option("--max-logrows", type=int, help="Upper bound on the circuit size (2^logrows rows).")
 @click.option("--name", help="Circuit name recorded in the manifest (default: the output folder's name).")
+@layout_options
 @click.option("--force", is_flag=True, help="Rebuild even if nothing changed.")
 def circuit_build(onnx_path, data_path, out_dir, validation_path, tolerance, label_agreement, task,
                   input_visibility, output_visibility, param_visibility, batch_size, srs_path, max_attempts,
-                  max_logrows, name, force):
+                  max_logrows, name, num_inner_cols, decomp_base, decomp_legs, force):
     """Compile ONNX into a Halo2/KZG circuit with keys, a fidelity report and a manifest."""
     from .build import BuildOptions, build_circuit
     from .compile import Visibility
@@ -79,7 +99,7 @@ def circuit_build(onnx_path, data_path, out_dir, validation_path, tolerance, lab
     options = BuildOptions(
         name=name, visibility=Visibility(input_visibility, output_visibility, param_visibility),
         batch_size=batch_size, tolerance=tol, task=task, srs_path=srs_path, max_attempts=max_attempts,
-        max_logrows=max_logrows)
+        max_logrows=max_logrows, circuit_args=_circuit_args(num_inner_cols, decomp_base, decomp_legs))
     result = build_circuit(onnx_path, data_path, out_dir, options, validation_path, force=force, progress=_progress)
     _print_build(result)
 
@@ -93,9 +113,10 @@ def circuit_build(onnx_path, data_path, out_dir, validation_path, tolerance, lab
 @click.option("--srs", "srs_path", type=click.Path(dir_okay=False), help="A ceremony SRS file.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-attempts", type=int, help="Calibration attempts allowed by the fidelity gate.")
+@layout_options
 @click.option("--force", is_flag=True, help="Rebuild even if nothing changed.")
 def circuit_zoo(name, out_dir, input_visibility, output_visibility, param_visibility, batch_size, split_inputs,
-                srs_path, seed, max_attempts, force):
+                srs_path, seed, max_attempts, num_inner_cols, decomp_base, decomp_legs, force):
     """Train a zoo model (models/NAME), export it and build its circuit."""
     from .build import build_zoo_model
     from .compile import Visibility
@@ -103,7 +124,8 @@ def circuit_zoo(name, out_dir, input_visibility, output_visibility, param_visibi
     result = build_zoo_model(
         name, out_dir or f"circuits/{name}", batch_size=batch_size, split_inputs=split_inputs,
         visibility=Visibility(input_visibility, output_visibility, param_visibility), srs_path=srs_path,
-        seed=seed, max_attempts=max_attempts, force=force, progress=_progress)
+        seed=seed, max_attempts=max_attempts, circuit_args=_circuit_args(num_inner_cols, decomp_base, decomp_legs),
+        force=force, progress=_progress)
     _print_build(result)
 
 

@@ -45,6 +45,32 @@ class Visibility:
 
 
 @dataclass(frozen=True)
+class CircuitArgs:
+    """Advanced ezkl layout knobs: they trade rows against columns, never what the circuit computes.
+
+    num_inner_cols: advice columns per operation (fewer columns: a smaller proof and verifier, more rows).
+    decomp_base / decomp_legs: how range checks decompose values (a smaller base: smaller lookup tables, so
+    fewer rows, but more legs). None keeps ezkl's default.
+    """
+
+    num_inner_cols: int | None = None
+    decomp_base: int | None = None
+    decomp_legs: int | None = None
+
+    def __post_init__(self):
+        for name, value in (("num_inner_cols", self.num_inner_cols), ("decomp_base", self.decomp_base),
+                            ("decomp_legs", self.decomp_legs)):
+            if value is not None and value < 1:
+                raise UsageError(f"{name} must be at least 1, got {value}")
+
+    def apply(self, ra) -> None:
+        for name in ("num_inner_cols", "decomp_base", "decomp_legs"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(ra, name, value)
+
+
+@dataclass(frozen=True)
 class CalibrationAttempt:
     """One rung of the fidelity ladder: how hard calibration tries to be exact."""
 
@@ -120,10 +146,12 @@ def _visibility_name(v) -> str:
     return kind.lower()
 
 
-def run_args(visibility: Visibility, batch_size: int | None, sig: OnnxSignature):
+def run_args(visibility: Visibility, batch_size: int | None, sig: OnnxSignature,
+             circuit_args: CircuitArgs | None = None):
     import ezkl
 
     ra = ezkl.PyRunArgs()
+    (circuit_args or CircuitArgs()).apply(ra)
     # ezkl's Python defaults differ from its CLI's: always set visibility explicitly.
     ra.input_visibility = IO_VISIBILITIES[visibility.input]
     ra.output_visibility = IO_VISIBILITIES[visibility.output]
@@ -137,10 +165,10 @@ def run_args(visibility: Visibility, batch_size: int | None, sig: OnnxSignature)
 
 
 def generate_settings(onnx_path: Path, settings_path: Path, visibility: Visibility, batch_size: int | None,
-                      sig: OnnxSignature) -> None:
+                      sig: OnnxSignature, circuit_args: CircuitArgs | None = None) -> None:
     import ezkl
 
-    ra = run_args(visibility, batch_size, sig)
+    ra = run_args(visibility, batch_size, sig, circuit_args)
     try:
         write_with(settings_path, lambda tmp: ezkl.gen_settings(str(onnx_path), str(tmp), py_run_args=ra))
     except RuntimeError as e:
@@ -178,12 +206,13 @@ def compile_circuit(onnx_path: Path, settings_path: Path, compiled_path: Path, s
 
 def settings_and_compile(onnx_path: Path, calibration_path: Path, work_dir: Path, visibility: Visibility,
                          batch_size: int | None, attempt: CalibrationAttempt, sig: OnnxSignature,
-                         max_logrows: int | None = None) -> tuple[CircuitSettings, dict]:
+                         max_logrows: int | None = None,
+                         circuit_args: CircuitArgs | None = None) -> tuple[CircuitSettings, dict]:
     """settings -> calibrate -> compile into work_dir; returns the settings and the seconds each step took."""
     settings_path = work_dir / "settings.json"
     timings = {}
     t = time.perf_counter()
-    generate_settings(onnx_path, settings_path, visibility, batch_size, sig)
+    generate_settings(onnx_path, settings_path, visibility, batch_size, sig, circuit_args)
     timings["settings"] = time.perf_counter() - t
     t = time.perf_counter()
     calibrate(onnx_path, calibration_path, settings_path, attempt, sig, max_logrows)

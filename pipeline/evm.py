@@ -45,8 +45,6 @@ NODE_MODULES_ENV = "ZKINFER_NODE_MODULES"
 
 ARTIFACT_SCHEMA = "zkinfer/contract-artifact@1"
 EIP170_MAX_RUNTIME_BYTES = 24_576
-# The SRS a circuit's keys were made against, kept in the circuit directory (pipeline.build's convention).
-SRS_FILE = "kzg.srs"
 EVM_SUBDIR = "evm"
 VERIFIER_CONTRACT = "Halo2Verifier"
 REUSABLE_VERIFIER_CONTRACT = "Halo2VerifierReusable"
@@ -351,7 +349,7 @@ def build_verifier(circuit_dir: str | os.PathLike, reusable: bool = False,
     import ezkl
 
     m = manifest_mod.load(circuit_dir)
-    vk, settings_json, srs = m.artifact(manifest_mod.VK), m.artifact(manifest_mod.SETTINGS), m.dir / SRS_FILE
+    vk, settings_json, srs = m.artifact(manifest_mod.VK), m.artifact(manifest_mod.SETTINGS), m.dir / manifest_mod.SRS
     for p, what in ((vk, "verifying key"), (settings_json, "settings"), (srs, "SRS")):
         if not p.is_file():
             raise UsageError(f"{what} not found: {p} (rebuild the circuit with `zkinfer circuit build`)")

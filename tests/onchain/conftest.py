@@ -1,29 +1,22 @@
-"""Fixtures for the on-chain tests: tiny real circuits (bare ezkl, dev SRS), real proofs, a real anvil.
+"""Fixtures for the on-chain tests: tiny real circuits, real proofs, a real anvil.
 
-The circuits are built with ezkl directly, in the circuit-directory layout `pipeline.build` produces
-(manifest.json, settings, compiled circuit, keys, kzg.srs, samples.jsonl), so pipeline.evm and
-pipeline.chain see exactly what they will see from a real build. A small scale and decomposition base keep
-every circuit at logrows 9-11: each builds and proves in well under a second.
+The circuits are stand-ins for the zoo models with chosen weights (so tests can pick inputs for the outputs
+they need), built by zkinfer's own build and proven by its own prover. A small scale and decomposition base
+keep every circuit at logrows 9-11: each builds and proves in about a second.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from onchain_helpers import FIELD_MODULUS
-
-from pipeline import EZKL_VERSION, __version__
-from pipeline.artifacts import sha256_file, write_json_atomic
 
 SCALE = 7
 DECOMP_BASE, DECOMP_LEGS = 256, 4
-SRS_LOGROWS = 12  # ezkl downsizes it to each circuit's logrows
+BOX = 4.0  # every test feature lies in [-BOX, BOX]
 # The inflation stand-in: later months weigh more (weights sum to 1 before quantization).
 INFLATION_WEIGHTS = [0.1, 0.1, 0.2, 0.2, 0.2, 0.2]
 
@@ -82,47 +75,17 @@ class TestCircuit:
     input_shapes: list[list[int]]
 
     def prove(self, features: list[list[float]], out: Path) -> Path:
-        """Prove one input (one flat list per input tensor); writes a zkinfer proof file."""
-        import ezkl
-
-        from pipeline import manifest as manifest_mod
+        """Prove one input (one flat list per input tensor) with zkinfer's prover; writes the proof file."""
+        from pipeline.prove import Prover
 
         out.parent.mkdir(parents=True, exist_ok=True)
-        data = out.with_suffix(".input.json")
-        data.write_text(json.dumps({"input_data": features}))
-        witness = out.with_suffix(".witness.json")
-        ezkl.gen_witness(str(data), str(self.dir / "network.compiled"), str(witness))
-        ezkl.prove(
-            str(witness),
-            str(self.dir / "network.compiled"),
-            str(self.dir / "pk.key"),
-            str(out),
-            str(self.dir / "kzg.srs"),
-        )
-        proof = json.loads(out.read_text())
-        m = manifest_mod.load(self.dir)
-        felts = proof["instances"][0]
-        n_out = m.circuit["instance_layout"]["outputs"]
-        scale = m.circuit["output_scales"][0]
-        proof["outputs"] = [[_felt_to_real(f, scale) for f in felts[len(felts) - n_out :]]]
-        proof["calldata"] = {
-            "proof": proof["hex_proof"],
-            "instances": [f"0x{int.from_bytes(bytes.fromhex(f), 'little'):064x}" for f in felts],
-        }
-        proof["zkinfer"] = {"circuit": m.name, "manifest_sha256": m.sha256, "version": __version__}
-        out.write_text(json.dumps(proof))
+        Prover(self.dir).prove(features, out)
         return out
-
-
-def _felt_to_real(felt: str, scale: int) -> float:
-    v = int.from_bytes(bytes.fromhex(felt), "little")
-    return (v - FIELD_MODULUS if v > FIELD_MODULUS // 2 else v) / (1 << scale)
 
 
 def build_circuit(
     root: Path,
     name: str,
-    srs: Path,
     weights: list[float],
     bias: float = 0.0,
     *,
@@ -133,99 +96,41 @@ def build_circuit(
     params: str = "fixed",
     relu_layer: bool = False,
 ) -> TestCircuit:
-    import ezkl
+    """Build a stand-in model with zkinfer's own build (fidelity gate, keys, manifest)."""
+    from pipeline.build import BuildOptions
+    from pipeline.build import build_circuit as zk_build
+    from pipeline.compile import CalibrationAttempt, CircuitArgs, Visibility
+    from pipeline.fidelity import Tolerance
 
     d = root / name
-    d.mkdir(parents=True)
+    src = root / f"{name}.src"
+    src.mkdir(parents=True)
     n_in = len(weights)
-    onnx_path = _affine_onnx(d / "network.onnx", weights, bias, sigmoid, batch, n_inputs, relu_layer)
+    onnx_path = _affine_onnx(src / "network.onnx", weights, bias, sigmoid, batch, n_inputs, relu_layer)
+    # Calibrate over the whole input box the tests use, [-BOX, BOX] per feature: random samples plus the two
+    # corners that push the output furthest each way (the prover refuses inputs outside the calibrated range).
     rng = np.random.default_rng(0)
-    per_input = batch * n_in
-    calibration = {"input_data": [rng.uniform(-2, 2, 32 * per_input).tolist() for _ in range(n_inputs)]}
-    (d / "calibration.json").write_text(json.dumps(calibration))
-
-    run_args = ezkl.PyRunArgs()
-    run_args.input_visibility, run_args.output_visibility, run_args.param_visibility = (
-        inputs,
-        "public",
-        params,
+    corner = np.sign(weights) * BOX
+    rows = np.vstack([corner, -corner, rng.uniform(-BOX, BOX, (30, n_in))])
+    calibration = {"input_data": [np.tile(rows, (1, batch)).ravel().tolist() for _ in range(n_inputs)]}
+    (src / "calibration.json").write_text(json.dumps(calibration))
+    options = BuildOptions(
+        name=name,
+        visibility=Visibility(input=inputs, output="public", param=params),
+        batch_size=batch * n_inputs,
+        ladder=(CalibrationAttempt(target="resources", scales=(SCALE,)),),
+        # Scale 7 rounds weights and inputs to 1/128: over six features of up to 4 that adds up to ~0.06.
+        # These stand-ins accept that; the zoo models declare (and meet) far tighter tolerances.
+        tolerance=Tolerance(max_abs_error=0.1),
+        circuit_args=CircuitArgs(decomp_base=DECOMP_BASE, decomp_legs=DECOMP_LEGS),
     )
-    run_args.input_scale = run_args.param_scale = SCALE
-    run_args.decomp_base, run_args.decomp_legs = DECOMP_BASE, DECOMP_LEGS
-    ezkl.gen_settings(str(onnx_path), str(d / "settings.json"), py_run_args=run_args)
-    ezkl.calibrate_settings(
-        str(d / "calibration.json"), str(onnx_path), str(d / "settings.json"), "resources", scales=[SCALE]
-    )
-    ezkl.compile_circuit(str(onnx_path), str(d / "network.compiled"), str(d / "settings.json"))
-    os.link(srs, d / "kzg.srs")
-    ezkl.setup(str(d / "network.compiled"), str(d / "vk.key"), str(d / "pk.key"), str(d / "kzg.srs"))
-    settings = json.loads((d / "settings.json").read_text())
-
+    zk_build(onnx_path, src / "calibration.json", d, options)
     input_shapes = [[1, n_in]] * n_inputs if n_inputs > 1 else [[batch, n_in]]
-    output_shapes = [[batch * n_inputs, 1]]
-    n_inputs_flat = sum(math.prod(s) for s in input_shapes)
-    layout = {
-        "input_hashes": n_inputs if inputs == "hashed" else 0,
-        "param_hashes": 1 if params == "hashed" else 0,
-        "inputs": n_inputs_flat if inputs == "public" else 0,
-        "outputs": sum(math.prod(s) for s in output_shapes),
-        "output_hashes": 0,
-        "order": ["input_hashes", "param_hashes", "inputs", "outputs", "output_hashes"],
-    }
-    first = [[float(v) for v in x[:per_input]] for x in calibration["input_data"]]
-    (d / "samples.jsonl").write_text(json.dumps({"input_data": first}) + "\n")
-    files = (
-        "network.onnx",
-        "settings.json",
-        "network.compiled",
-        "vk.key",
-        "pk.key",
-        "samples.jsonl",
-        "kzg.srs",
-    )
-    write_json_atomic(
-        d / "manifest.json",
-        {
-            "schema": "zkinfer/manifest@1",
-            "name": name,
-            "zkinfer_version": __version__,
-            "ezkl_version": EZKL_VERSION,
-            "build_key": f"test-{name}",
-            "artifacts": {f: {"sha256": sha256_file(d / f), "bytes": (d / f).stat().st_size} for f in files},
-            "circuit": {
-                "logrows": settings["run_args"]["logrows"],
-                "batch_size": batch,
-                "visibility": {"input": inputs, "output": "public", "param": params},
-                "input_shapes": input_shapes,
-                "output_shapes": output_shapes,
-                "input_scales": settings["model_input_scales"],
-                "output_scales": settings["model_output_scales"],
-                "param_scale": SCALE,
-                "num_instances": sum(v for k, v in layout.items() if k != "order"),
-                "instance_layout": layout,
-            },
-            "srs": {
-                "origin": "dev-generated, insecure",
-                "insecure": True,
-                "logrows": SRS_LOGROWS,
-                "sha256": sha256_file(srs),
-            },
-        },
-    )
     return TestCircuit(dir=d, name=name, input_shapes=input_shapes)
 
 
 @pytest.fixture(scope="session")
-def dev_srs(tmp_path_factory) -> Path:
-    import ezkl
-
-    path = tmp_path_factory.mktemp("srs") / f"kzg{SRS_LOGROWS}.srs"
-    ezkl.gen_srs(str(path), SRS_LOGROWS)
-    return path
-
-
-@pytest.fixture(scope="session")
-def circuits(tmp_path_factory, dev_srs) -> dict[str, TestCircuit]:
+def circuits(tmp_path_factory) -> dict[str, TestCircuit]:
     """The session's circuits, stand-ins for zoo models with the same interfaces and chosen weights, so
     tests pick inputs for the outputs they need. credit (credit_risk): 4 features -> PD = sigmoid(w.x);
     credit_b: the same layout, other weights; inflation (inflation_forecast): a 6-month window -> a
@@ -235,20 +140,19 @@ def circuits(tmp_path_factory, dev_srs) -> dict[str, TestCircuit]:
     root = tmp_path_factory.mktemp("circuits")
     credit = [1.0, 0.5, -0.5, 0.25]
     return {
-        "credit": build_circuit(root, "credit", dev_srs, credit),
-        "credit_b": build_circuit(root, "credit_b", dev_srs, [-w for w in credit]),
-        "inflation": build_circuit(root, "inflation", dev_srs, INFLATION_WEIGHTS, sigmoid=False),
+        "credit": build_circuit(root, "credit", credit),
+        "credit_b": build_circuit(root, "credit_b", [-w for w in credit]),
+        "inflation": build_circuit(root, "inflation", INFLATION_WEIGHTS, sigmoid=False),
         "credit_hashed_k2": build_circuit(
             root,
             "credit_hashed_k2",
-            dev_srs,
             credit,
             n_inputs=2,
             inputs="hashed",
             params="hashed",
             relu_layer=True,
         ),
-        "credit_k2": build_circuit(root, "credit_k2", dev_srs, credit, batch=2),
+        "credit_k2": build_circuit(root, "credit_k2", credit, batch=2),
     }
 
 

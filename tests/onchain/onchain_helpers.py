@@ -9,9 +9,7 @@ import pytest
 from eth_utils import keccak, to_checksum_address
 
 from pipeline.chain import ContractRevertError
-
-# The BN254 scalar field's modulus: proofs' instances are its elements.
-FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
+from pipeline.witness import FIELD_MODULUS  # noqa: F401  (re-exported: the BN254 scalar field's modulus)
 
 
 def expect_revert(call, error_name: str, **expected_args) -> ContractRevertError:
