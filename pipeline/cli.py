@@ -168,6 +168,10 @@ def batch_cmd(circuit_dir, inputs_path, out_dir, workers, backend, address, gpus
         sys.exit(summary.exit_code)
 
 
+# A batch of thousands can fail thousands of rows; its summary shows the first few, `jobs status` all.
+MAX_FAILURES_SHOWN = 20
+
+
 def _print_batch(s) -> None:
     if s.rows_read:
         invalid = f" ({s.invalid_rows} not valid inputs)" if s.invalid_rows else ""
@@ -179,7 +183,9 @@ def _print_batch(s) -> None:
     rate = f", {s.proofs_per_minute:.1f} proofs/min" if s.proofs_per_minute else ""
     click.echo(f"this run:   {s.proved_now} proved, {s.failed_now} failed in {s.elapsed_s:.1f} s{rate}")
     click.echo(f"proofs:     {s.out_dir / 'proofs'}")
-    _print_failures(s.failures)
+    _print_failures(s.failures[:MAX_FAILURES_SHOWN])
+    if len(s.failures) > MAX_FAILURES_SHOWN:
+        click.echo(f"  ... and {len(s.failures) - MAX_FAILURES_SHOWN} more: zkinfer jobs status {s.out_dir}")
     if s.interrupted:
         click.echo(f"interrupted: {s.proved} proved, {s.remaining} remaining; run the same command again to resume",
                    err=True)

@@ -105,8 +105,7 @@ class RayBackend:
     def _shipped_bundle(self) -> dict:
         """The circuit's files in the object store, put there once per batch and only if a node needs them."""
         if self._bundle is None:
-            self._bundle = {name: [self._ray.put(chunk) for chunk in node_cache.file_chunks(self._circuit_dir / name)]
-                            for name in node_cache.NODE_FILES}
+            self._bundle = ship_circuit(self._ray, self._circuit_dir)
         return self._bundle
 
     def free_slots(self) -> int:
@@ -137,18 +136,18 @@ class RayBackend:
             s.ref = None
             try:
                 value = ray.get(ref)
-            except ray.exceptions.RayActorError as e:
-                if s.phase != "busy":
-                    raise ProofError(f"a Ray prover actor died while loading the circuit: {_first_line(e)}") from None
-                outcomes.append(Outcome(s.task.job_id, LOST, worker=s.label,
-                                        reason=f"{s.task.where}: Ray actor {s.label} died: {_first_line(e)}"))
-                self._replace(s)
-                continue
-            except ray.exceptions.RayTaskError as e:
+            except ray.exceptions.RayTaskError as e:  # the actor's method raised (prove never does: run_task)
                 cause = getattr(e, "cause", None)
                 if isinstance(cause, ZkinferError):
                     raise cause from None
                 raise ProofError(f"a Ray prover actor failed: {_first_line(e)}") from None
+            except ray.exceptions.RayError as e:  # the actor is gone: its process or node died, or never started
+                if s.phase != "busy":
+                    raise ProofError(f"a Ray prover actor could not start: {_first_line(e)}") from None
+                outcomes.append(Outcome(s.task.job_id, LOST, worker=s.label,
+                                        reason=f"{s.task.where}: Ray actor {s.label} died: {_first_line(e)}"))
+                self._replace(s)
+                continue
             if s.phase == "busy":
                 outcomes.append(value)
                 s.phase, s.task = "ready", None
@@ -176,6 +175,12 @@ class RayBackend:
         self._bundle = None  # drops the refs: the object store may free the shipped files
         if self._owns_ray:
             self._ray.shutdown()
+
+
+def ship_circuit(ray, circuit_dir: Path) -> dict:
+    """Put a circuit's files into Ray's object store in chunks: file name -> list of chunk refs."""
+    return {name: [ray.put(chunk) for chunk in node_cache.file_chunks(circuit_dir / name)]
+            for name in node_cache.NODE_FILES}
 
 
 def _first_line(e: BaseException) -> str:
