@@ -88,6 +88,7 @@ def run_batch(circuit_dir: str | os.PathLike, inputs: str | os.PathLike | None, 
 
     `inputs` may be None to only finish the jobs already in the store. Returns a summary; raises
     UsageError for bad arguments or unreadable files. Ctrl-C returns a summary with `interrupted` set.
+    Local provers are spawned processes: a script calling this needs an `if __name__ == "__main__":` guard.
     """
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
