@@ -130,6 +130,22 @@ def test_duplicate_submission_proves_nothing(local_batch, tiny_circuit, batch_in
     assert query(out, "SELECT COUNT(*) FROM runs") == runs  # nothing to prove: no run recorded
 
 
+def test_the_same_inputs_as_csv_are_the_same_jobs(local_batch, tiny_circuit, tmp_path):
+    _, local_out = local_batch
+    out = tmp_path / "out"
+    shutil.copytree(local_out, out)
+    before = proof_files(out)
+    csv_path = tmp_path / "borrowers.csv"
+    rows = [f"b-{i}," + ",".join(map(str, x[0])) for i, x in enumerate(samples(tiny_circuit)[:3])]
+    csv_path.write_text("id," + ",".join(f"f{i}" for i in range(8)) + "\n" + "\n".join(rows) + "\n")
+    r = zkinfer("batch", tiny_circuit, csv_path, "--out", out)
+    assert "3 rows: 0 new jobs, 3 already submitted" in r.stdout, r.stdout + r.stderr
+    assert proof_files(out) == before
+    exported = zkinfer("jobs", "export", out, "--format", "jsonl").stdout.splitlines()
+    labels = {json.loads(line)["label"] for line in exported}
+    assert {"b-0", "b-1", "b-2", "alice", "carol"} <= labels
+
+
 def test_status_and_export_of_a_real_batch(local_batch):
     _, out = local_batch
     r = zkinfer("jobs", "status", out)

@@ -302,3 +302,28 @@ def test_store_is_readable_while_a_writer_holds_a_transaction(tmp_path):
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_progress_lines_and_bar(tmp_path):
+    import io
+
+    log = io.StringIO()
+    lines = jobs.LineProgress(log, every_s=0)
+    lines.start(total=4, done=1)
+    lines.advance("j1", "proved", None)
+    lines.advance("j2", "failed", "in.jsonl line 2: not valid JSON")
+    lines.close()
+    text = log.getvalue()
+    assert "batch: 4 jobs, 1 already proved or failed, 3 to prove" in text
+    assert "failed j2: in.jsonl line 2: not valid JSON" in text
+    assert "progress: 3/4 (1 proved, 1 failed in this run)" in text and "jobs/min, ETA" in text
+    assert text.count("progress: 3/4") == 1  # close() does not repeat the last line
+
+    screen = io.StringIO()
+    bar = jobs.RichProgress(screen)
+    bar.start(total=2, done=0)
+    bar.advance("j1", "failed", "in.csv line 3: 7 values")
+    bar.advance("j2", "proved", None)
+    bar.close()
+    assert "failed j1: in.csv line 3: 7 values" in screen.getvalue() and "2/2" in screen.getvalue()
+    assert isinstance(jobs.auto_progress(io.StringIO()), jobs.LineProgress)  # not a terminal: plain lines
