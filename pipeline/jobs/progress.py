@@ -73,39 +73,38 @@ class LineProgress:
 
 
 class RichProgress:
+    """A live bar: done/total, failures, the run's rate and ETA (rich repaints it in place on a terminal)."""
+
     def __init__(self, stream: TextIO):
         from rich.console import Console
 
         self.console = Console(file=stream)
 
     def start(self, total: int, done: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
         from rich.text import Text
 
-        class Rate(ProgressColumn):
+        class RateAndEta(ProgressColumn):
+            # This run's completions over its wall time, like LineProgress (rich's own speed needs two samples).
             def render(self, task):
-                return Text(f"{task.speed * 60:.1f}/min" if task.speed else "-/min")
+                n, t0 = task.fields["done_now"], task.fields["t0"]
+                rate = n / (time.monotonic() - t0) if n else None
+                return Text(f"{(rate or 0) * 60:.1f}/min  {_eta(int(task.remaining or 0), rate)}")
 
         self.bar = Progress(TextColumn("proving"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[failed]} failed"), Rate(), TimeElapsedColumn(),
-                            TextColumn("ETA"), TimeRemainingColumn(), console=self.console)
+                            TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), RateAndEta(),
+                            console=self.console)
         self.bar.start()
-        self.task = self.bar.add_task("proving", total=total, completed=done, failed=0)
-        self.failed = 0
+        self.task = self.bar.add_task("proving", total=total, completed=done, failed=0, done_now=0,
+                                      t0=time.monotonic())
+        self.failed = self.done_now = 0
 
     def advance(self, job_id: str, kind: str, reason: str | None) -> None:
         if kind != "proved":
             self.failed += 1
             self.console.print(f"failed {job_id}: {reason}", markup=False, highlight=False)
-        self.bar.update(self.task, advance=1, failed=self.failed)
+        self.done_now += 1
+        self.bar.update(self.task, advance=1, failed=self.failed, done_now=self.done_now)
 
     def close(self) -> None:
         self.bar.stop()
