@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from .errors import ZkinferError
+from .jobs import DEFAULT_TIMEOUT_S
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -331,6 +332,121 @@ def submit_cmd(proof_paths, rpc, subjects, deployments_dir):
     results = chain.submit(list(proof_paths), _rpc(rpc), subjects=list(subjects),
                            deployments_dir=deployments_dir)
     _echo_json([asdict(r) for r in results])
+
+
+@cli.command("batch")
+@click.argument("circuit_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.argument("inputs_path", metavar="INPUTS", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output directory: the job store (jobs.sqlite) and proofs/<job id>.json.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Provers working in parallel (processes, or Ray actors).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", help="Ray cluster address (default: start a local Ray instance). Ray only.")
+@click.option("--gpus-per-job", type=click.FloatRange(min=0), default=0,
+              help="GPUs each Ray prover requests, so jobs run on GPU nodes. Ray only.")
+@click.option("--cpus-per-job", type=click.FloatRange(min=0, min_open=True), default=1, show_default=True,
+              help="CPUs each Ray prover requests. Ray only.")
+@click.option("--threads-per-worker", type=click.IntRange(min=1),
+              help="Cap each prover's threads (RAYON_NUM_THREADS; default: all cores).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT_S,
+              show_default=True, help="Seconds a job may take; then its prover is killed and the job fails.")
+@click.option("--retry-failed", is_flag=True,
+              help="Queue failed jobs again (rows that are not valid inputs stay failed).")
+def batch_cmd(circuit_dir, inputs_path, out_dir, workers, backend, address, gpus_per_job, cpus_per_job,
+              threads_per_worker, timeout_s, retry_failed):
+    """Prove every row of INPUTS (JSONL or CSV); run it again to resume after a crash or Ctrl-C.
+
+    Exit 0 when every job is proved, 1 when some failed, 2 for usage errors, 130 when interrupted.
+    """
+    from .jobs import auto_progress, run_batch
+
+    summary = run_batch(circuit_dir, inputs_path, out_dir, workers=workers, backend=backend, address=address,
+                        gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,
+                        threads_per_worker=threads_per_worker, timeout_s=timeout_s, retry_failed=retry_failed,
+                        progress=auto_progress())
+    _print_batch(summary)
+    if summary.exit_code:
+        sys.exit(summary.exit_code)
+
+
+# A batch of thousands can fail thousands of rows; its summary shows the first few, `jobs status` all.
+MAX_FAILURES_SHOWN = 20
+
+
+def _print_batch(s) -> None:
+    if s.rows_read:
+        invalid = f" ({s.invalid_rows} not valid inputs)" if s.invalid_rows else ""
+        click.echo(f"inputs:     {s.rows_read} rows{invalid}: {s.new_jobs} new jobs, {s.duplicates} already "
+                   "submitted (same input: not proven again)")
+    if s.requeued or s.adopted:
+        click.echo(f"recovered:  {s.requeued} requeued (left running by a stopped run), "
+                   f"{s.adopted} proof file(s) adopted (written just before a stop)")
+    rate = f", {s.proofs_per_minute:.1f} proofs/min" if s.proofs_per_minute else ""
+    click.echo(f"this run:   {s.proved_now} proved, {s.failed_now} failed in {s.elapsed_s:.1f} s{rate}")
+    click.echo(f"proofs:     {s.out_dir / 'proofs'}")
+    _print_failures(s.failures[:MAX_FAILURES_SHOWN])
+    if len(s.failures) > MAX_FAILURES_SHOWN:
+        click.echo(f"  ... and {len(s.failures) - MAX_FAILURES_SHOWN} more: zkinfer jobs status {s.out_dir}")
+    if s.interrupted:
+        click.echo(f"interrupted: {s.proved} proved, {s.remaining} remaining; run the same command again to resume",
+                   err=True)
+        return
+    click.echo(f"{s.proved} proved, {s.failed} failed")
+
+
+def _print_failures(failures: list[dict]) -> None:
+    if failures:
+        click.echo("failed:")
+    for f in failures:
+        label = f" [{f['labels']}]" if f.get("labels") else ""
+        click.echo(f"  {f['id']}{label}: {f['reason']}")
+
+
+@cli.group("jobs")
+def jobs_group():
+    """Inspect a batch's job store."""
+
+
+@jobs_group.command("status")
+@click.argument("out_dir", metavar="OUTDIR", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def jobs_status_cmd(out_dir, as_json):
+    """Job counts, failures and throughput (safe while a batch runs)."""
+    import json
+
+    from .jobs import status
+
+    st = status(out_dir)
+    if as_json:
+        click.echo(json.dumps(st, indent=2))
+        return
+    c = st["counts"]
+    click.echo(f"store:      {out_dir} (circuit {st['circuit']}, manifest {st['manifest_sha256'][:16]}...)")
+    click.echo(f"jobs:       {st['total']}: {c['proved']} proved, {c['failed']} failed, {c['queued']} queued, "
+               f"{c['running']} running")
+    run = st["last_run"]
+    if run:
+        state = {True: "running", False: run["outcome"] or "stopped (crashed or killed)", None: "unknown (other host)"}
+        rate = f", {run['proofs_per_minute']:.1f} proofs/min" if run["proofs_per_minute"] else ""
+        click.echo(f"last run:   {state[run['active']]}, {run['backend']} x{run['workers']}: {run['proved']} proved "
+                   f"in {run['elapsed_s']:.1f} s{rate} ({st['runs']} runs in all)")
+    if st["mean_prove_s"] is not None:
+        click.echo(f"prove time: {st['mean_prove_s']:.2f} s per proof on average")
+    _print_failures(st["failures"])
+
+
+@jobs_group.command("export")
+@click.argument("out_dir", metavar="OUTDIR", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--out", "dest", default="-", show_default=True, help="File to write ('-': stdout).")
+def jobs_export_cmd(out_dir, fmt, dest):
+    """Write id, label, outputs and proof path of every proved job."""
+    from .jobs import export
+
+    n = export(out_dir, fmt, dest)
+    if dest != "-":
+        click.echo(f"{n} rows written to {dest}", err=True)
 
 
 def main(argv=None):

@@ -1,0 +1,166 @@
+"""Batch inputs -> jobs, with content-derived ids.
+
+Two formats, chosen by the file's extension:
+
+* JSONL (``.jsonl``, ``.ndjson``): one ezkl input object per line, ``{"input_data": [[...]], "id": "..."}``;
+  ``id`` is optional.
+* CSV (``.csv``): a header of feature names, then one row of numbers per inference, for circuits with one
+  input tensor; a column named ``id`` is the row's label rather than a feature.
+
+A job's id is derived from the circuit and the input's content, never from its label or line:
+sha256(manifest sha256 + ":" + sha256 of the canonical input), cut to 32 hex digits (128 bits, so no two
+distinct inputs share an id in practice). The same input submitted twice, from any file, under any label,
+is one job and is proven once; every label it was submitted under is recorded. The input hash is the one a
+proof file carries (`zkinfer.input_sha256`), which ties a proof file to its job.
+
+A row that is not a valid input (bad JSON, wrong length, NaN or inf, not a number) becomes a failed job
+with a reason naming the file and line; the rest of the file is still read. Only a file that cannot be read
+at all, or a CSV header that does not fit the circuit, is a usage error.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..artifacts import sha256_bytes
+from ..errors import InputError, UsageError
+from ..prove import input_digest
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+CSV_SUFFIXES = (".csv",)
+LABEL_COLUMN = "id"
+ID_HEX_DIGITS = 32
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One row of an inputs file, ready for the store."""
+
+    id: str
+    where: str                          # "inputs.csv line 5": named in every message about this job
+    label: str | None = None
+    input_data: list | None = None      # ezkl input_data, one flat list per model input; None for a bad row
+    input_sha256: str | None = None
+    error: str | None = None            # why the row is not a valid input
+
+
+def job_id(manifest_sha256: str, input_sha256: str) -> str:
+    return sha256_bytes(f"{manifest_sha256}:{input_sha256}".encode())[:ID_HEX_DIGITS]
+
+
+def _bad_row_id(manifest_sha256: str, raw: str) -> str:
+    # Bad rows have no canonical input: their id comes from the row's text, so resubmitting the same
+    # file does not add them again either.
+    return sha256_bytes(f"{manifest_sha256}:row:{raw}".encode())[:ID_HEX_DIGITS]
+
+
+def read_inputs(path: str | os.PathLike, manifest_sha256: str, parse_input) -> Iterator[JobSpec]:
+    """Jobs from a JSONL or CSV file. `parse_input(obj, where)` is Prover.parse_input: it validates one ezkl
+    input object against the circuit and returns its input_data (raising InputError otherwise)."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"inputs file is a directory, expected a JSONL or CSV file: {p}")
+    if not p.exists():
+        raise UsageError(f"inputs file not found: {p}")
+    suffix = p.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return _read_jsonl(p, manifest_sha256, parse_input)
+    if suffix in CSV_SUFFIXES:
+        return _read_csv(p, manifest_sha256, parse_input)
+    raise UsageError(f"inputs file {p}: unknown format {suffix or '(no extension)'!r}; "
+                     f"use JSONL ({', '.join(JSONL_SUFFIXES)}) or CSV ({', '.join(CSV_SUFFIXES)})")
+
+
+def _good(manifest_sha256: str, where: str, label, input_data) -> JobSpec:
+    digest = input_digest(input_data)
+    return JobSpec(id=job_id(manifest_sha256, digest), where=where, label=label, input_data=input_data,
+                   input_sha256=digest)
+
+
+def _bad(manifest_sha256: str, where: str, label, raw: str, error: str) -> JobSpec:
+    return JobSpec(id=_bad_row_id(manifest_sha256, raw), where=where, label=label, error=error)
+
+
+def _lines(p: Path) -> Iterator[tuple[int, str]]:
+    try:
+        with open(p, encoding="utf-8", newline="") as f:
+            yield from enumerate(f, start=1)
+    except UnicodeDecodeError as e:
+        raise UsageError(f"inputs file {p} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise UsageError(f"cannot read inputs file {p}: {e.strerror}") from None
+
+
+def _read_jsonl(p: Path, manifest_sha256: str, parse_input) -> Iterator[JobSpec]:
+    for lineno, line in _lines(p):
+        raw = line.strip()
+        if not raw:
+            continue
+        where = f"{p.name} line {lineno}"
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            yield _bad(manifest_sha256, where, None, raw, f"{where}: not valid JSON: {e.msg} (column {e.colno})")
+            continue
+        label = obj.get(LABEL_COLUMN) if isinstance(obj, dict) else None
+        if label is not None and (isinstance(label, bool) or not isinstance(label, (str, int))):
+            yield _bad(manifest_sha256, where, None, raw, f"{where}: \"id\" must be a string or an integer")
+            continue
+        label = None if label is None else str(label)
+        try:
+            input_data = parse_input(obj, where)
+        except InputError as e:
+            yield _bad(manifest_sha256, where, label, raw, e.message)
+            continue
+        yield _good(manifest_sha256, where, label, input_data)
+
+
+def _read_csv(p: Path, manifest_sha256: str, parse_input) -> Iterator[JobSpec]:
+    rows = csv.reader(line for _, line in _lines(p))
+    header = next(rows, None)
+    if header is None:
+        raise UsageError(f"inputs file {p} is empty: a CSV needs a header of feature names")
+    header = [h.strip() for h in header]
+    label_col = header.index(LABEL_COLUMN) if LABEL_COLUMN in header else None
+    features = [i for i, h in enumerate(header) if i != label_col]
+    # Check the header against the circuit once, with a zero row: a file whose columns do not fit the
+    # circuit is a usage error, not thousands of failed jobs.
+    try:
+        parse_input({"input_data": [[0.0] * len(features)]}, f"{p.name} header")
+    except InputError as e:
+        raise UsageError(f"{p}: {len(features)} feature columns do not fit the circuit ({e.message})") from None
+
+    for cells in rows:
+        lineno = rows.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        where = f"{p.name} line {lineno}"
+        raw = ",".join(cells)
+        label = cells[label_col].strip() if label_col is not None and label_col < len(cells) else None
+        values = [c for i, c in enumerate(cells) if i != label_col]
+        try:
+            if len(values) != len(features):
+                raise InputError(f"{where}: {len(values)} values, the header has {len(features)} feature columns")
+            row = [_number(v, header[i], where) for v, i in zip(values, features, strict=True)]
+            input_data = parse_input({"input_data": [row]}, where)
+        except InputError as e:
+            yield _bad(manifest_sha256, where, label or None, raw, e.message)
+            continue
+        yield _good(manifest_sha256, where, label or None, input_data)
+
+
+def _number(cell: str, column: str, where: str) -> float:
+    try:
+        v = float(cell)
+    except ValueError:
+        raise InputError(f"{where} column {column!r}: {cell.strip()[:40]!r} is not a number") from None
+    if not math.isfinite(v):
+        raise InputError(f"{where} column {column!r}: {cell.strip()} is not a finite number")
+    return v
+

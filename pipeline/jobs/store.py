@@ -1,0 +1,322 @@
+"""The job store: one SQLite file per output directory, the single source of truth for a batch.
+
+    OUTDIR/jobs.sqlite        jobs, their labels, and the runs that worked on them (WAL mode)
+    OUTDIR/jobs.lock          held (flock) by the one coordinator working on OUTDIR
+    OUTDIR/proofs/<id>.json   one proof file per proved job, written atomically
+
+A job moves queued -> running -> proved | failed. Rows that cannot become an input at all (bad JSON, a
+non-number) are stored as failed straight away, with the reason, so `jobs status` shows them.
+
+Only the coordinating process writes: workers (processes or Ray actors) prove and hand results back.
+SQLite commits are atomic and durable across a SIGKILL, so the file always describes a consistent state;
+what a crash can leave behind is limited to jobs marked `running` (requeued by the next coordinator, which
+holds the lock and so knows their owner is dead) and a proof file whose job was not yet marked proved
+(adopted by the next coordinator after checking it belongs to that job).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+
+DB_FILE = "jobs.sqlite"
+LOCK_FILE = "jobs.lock"
+PROOFS_DIR = "proofs"
+SCHEMA_VERSION = "1"
+STATES = ("queued", "running", "proved", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,  -- submission order: jobs are proven in this order
+    id           TEXT NOT NULL UNIQUE,
+    source       TEXT NOT NULL,      -- where the job was first read: "inputs.csv line 5"
+    input_sha256 TEXT,               -- NULL for rows that are not a valid input
+    input_json   TEXT,               -- canonical ezkl input_data; NULL for rows that are not a valid input
+    state        TEXT NOT NULL CHECK (state IN ('queued', 'running', 'proved', 'failed')),
+    reason       TEXT,               -- why it failed (or why it was requeued)
+    attempts     INTEGER NOT NULL DEFAULT 0,   -- times dispatched to a prover
+    proof_path   TEXT,               -- relative to OUTDIR
+    outputs_json TEXT,
+    prove_s      REAL,
+    backend      TEXT,
+    worker       TEXT,               -- host:pid of the prover that finished it
+    run_id       TEXT,               -- the run that last dispatched or finished it
+    adopted      INTEGER NOT NULL DEFAULT 0,   -- proof file found after a crash rather than recorded live
+    submitted_at REAL NOT NULL,
+    started_at   REAL,
+    finished_at  REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
+CREATE TABLE IF NOT EXISTS labels (
+    job_id TEXT NOT NULL REFERENCES jobs (id),
+    label  TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (job_id, label)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id         TEXT PRIMARY KEY,
+    host       TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    backend    TEXT NOT NULL,
+    workers    INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at   REAL,
+    outcome    TEXT             -- completed | interrupted | error; NULL while running or after a crash
+);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    source: str
+    state: str
+    input_sha256: str | None
+    input_data: list | None
+    attempts: int
+    proof_path: str | None
+    reason: str | None
+
+
+class OutDirLock:
+    """An exclusive flock on OUTDIR/jobs.lock: one coordinator per output directory.
+
+    The kernel drops the lock when its holder dies, however it dies, so a lock that can be taken means
+    every `running` job in the store belongs to a dead process. (flock is unreliable on some network
+    filesystems: keep OUTDIR on a local disk.)
+    """
+
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutDirLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise UsageError(f"{self.path.parent} is in use by another `zkinfer batch` ({holder}); "
+                             "wait for it to finish or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+
+class JobStore:
+    """Access to OUTDIR/jobs.sqlite. Mutating methods are for the coordinator holding OutDirLock."""
+
+    def __init__(self, out_dir: str | os.PathLike, create: bool = False):
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / DB_FILE
+        if not create and not self.path.exists():
+            raise UsageError(f"no job store in {self.out_dir} ({DB_FILE} not found): run `zkinfer batch` first")
+        if create:
+            (self.out_dir / PROOFS_DIR).mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; writes group themselves with `_transaction`.
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        if create:
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.executescript(_SCHEMA)
+        # FULL: every commit is on disk before we go on (cheap at proofs-per-second rates).
+        self.db.execute("PRAGMA synchronous = FULL")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> JobStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _transaction(self):
+        return _Transaction(self.db)
+
+    # ---- the circuit this store belongs to
+
+    def meta(self) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in self.db.execute("SELECT key, value FROM meta")}
+
+    def bind_circuit(self, manifest_sha256: str, circuit_name: str, circuit_dir: str) -> None:
+        """Tie the store to one circuit version: job ids and proofs only make sense for that circuit."""
+        meta = self.meta()
+        if meta.get("manifest_sha256") not in (None, manifest_sha256):
+            raise UsageError(
+                f"{self.out_dir} holds jobs for circuit {meta.get('circuit_name')!r} (manifest "
+                f"{meta['manifest_sha256'][:16]}...), not {circuit_name!r} ({manifest_sha256[:16]}...): "
+                "use a separate --out directory per circuit version")
+        with self._transaction():
+            for k, v in (("schema_version", SCHEMA_VERSION), ("manifest_sha256", manifest_sha256),
+                         ("circuit_name", circuit_name), ("circuit_dir", circuit_dir)):
+                self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (k, v))
+
+    # ---- submitting
+
+    def add(self, specs: Iterable, chunk: int = 500) -> tuple[int, int]:
+        """Insert jobs (sources.JobSpec); a job id already present is not added again. -> (new, duplicates)."""
+        new = dup = 0
+        batch: list = []
+
+        def flush():
+            nonlocal new, dup
+            now = time.time()
+            with self._transaction():
+                for s in batch:
+                    cur = self.db.execute(
+                        "INSERT OR IGNORE INTO jobs (id, source, input_sha256, input_json, state, reason, "
+                        "submitted_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (s.id, s.where, s.input_sha256,
+                         json.dumps(s.input_data, separators=(",", ":")) if s.input_data is not None else None,
+                         "failed" if s.error else "queued", s.error, now, now if s.error else None))
+                    if cur.rowcount:
+                        new += 1
+                    else:
+                        dup += 1
+                    if s.label is not None:
+                        self.db.execute("INSERT OR IGNORE INTO labels (job_id, label, source) VALUES (?, ?, ?)",
+                                        (s.id, s.label, s.where))
+            batch.clear()
+
+        for s in specs:
+            batch.append(s)
+            if len(batch) >= chunk:
+                flush()
+        flush()
+        return new, dup
+
+    # ---- runs
+
+    def start_run(self, backend: str, workers: int) -> str:
+        run_id = uuid.uuid4().hex[:16]
+        with self._transaction():
+            self.db.execute("INSERT INTO runs (id, host, pid, backend, workers, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                            (run_id, socket.gethostname(), os.getpid(), backend, workers, time.time()))
+        return run_id
+
+    def end_run(self, run_id: str, outcome: str) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE runs SET ended_at = ?, outcome = ? WHERE id = ?", (time.time(), outcome, run_id))
+
+    def runs(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM runs ORDER BY started_at")]
+
+    # ---- state transitions (coordinator only)
+
+    def requeue_running(self, reason: str) -> int:
+        """Jobs left `running` by a dead coordinator (or an interrupted one) go back to the queue."""
+        with self._transaction():
+            return self.db.execute("UPDATE jobs SET state = 'queued', reason = ? WHERE state = 'running'",
+                                   (reason,)).rowcount
+
+    def requeue_failed(self) -> int:
+        """--retry-failed: failed jobs that hold a valid input are queued again (bad rows stay failed)."""
+        with self._transaction():
+            return self.db.execute("UPDATE jobs SET state = 'queued', reason = NULL "
+                                   "WHERE state = 'failed' AND input_json IS NOT NULL").rowcount
+
+    def mark_running(self, job_id: str, run_id: str, backend: str) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?, "
+                            "run_id = ?, backend = ?, reason = NULL WHERE id = ?",
+                            (time.time(), run_id, backend, job_id))
+
+    def mark_proved(self, job_id: str, proof_path: str, outputs, prove_s: float | None, worker: str | None,
+                    run_id: str | None, adopted: bool = False) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE jobs SET state = 'proved', proof_path = ?, outputs_json = ?, prove_s = ?, "
+                            "worker = COALESCE(?, worker), run_id = COALESCE(?, run_id), adopted = ?, reason = NULL, "
+                            "finished_at = ? WHERE id = ?",
+                            (proof_path, json.dumps(outputs), prove_s, worker, run_id, int(adopted), time.time(),
+                             job_id))
+
+    def mark_failed(self, job_id: str, reason: str, worker: str | None = None) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE jobs SET state = 'failed', reason = ?, worker = COALESCE(?, worker), "
+                            "finished_at = ? WHERE id = ?", (reason, worker, time.time(), job_id))
+
+    def requeue(self, job_id: str, reason: str) -> None:
+        with self._transaction():
+            self.db.execute("UPDATE jobs SET state = 'queued', reason = ? WHERE id = ?", (reason, job_id))
+
+    # ---- reading
+
+    def job(self, job_id: str) -> Job:
+        r = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if r is None:
+            raise KeyError(job_id)
+        return _job(r)
+
+    def jobs(self, state: str | None = None) -> Iterator[Job]:
+        q, args = "SELECT * FROM jobs", ()
+        if state:
+            q, args = q + " WHERE state = ?", (state,)
+        for r in self.db.execute(q + " ORDER BY seq", args).fetchall():
+            yield _job(r)
+
+    def ids(self, state: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM jobs WHERE state = ? ORDER BY seq", (state,))]
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        counts.update({r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")})
+        return counts
+
+    def failures(self) -> list[dict]:
+        return [dict(r) for r in self.db.execute(
+            "SELECT id, source, reason, attempts, (SELECT group_concat(label, ', ') FROM labels WHERE job_id = id) "
+            "AS labels FROM jobs WHERE state = 'failed' ORDER BY seq")]
+
+    def proved_rows(self) -> list[dict]:
+        """One row per (proved job, label); a job with no label gives one row with label None."""
+        return [dict(r) for r in self.db.execute(
+            "SELECT j.id, l.label, j.outputs_json, j.proof_path FROM jobs j LEFT JOIN labels l ON l.job_id = j.id "
+            "WHERE j.state = 'proved' ORDER BY j.seq, l.label")]
+
+    def run_stats(self, run_id: str) -> dict:
+        r = self.db.execute("SELECT COUNT(*), MAX(finished_at), AVG(prove_s) FROM jobs "
+                            "WHERE run_id = ? AND state = 'proved' AND adopted = 0", (run_id,)).fetchone()
+        return {"proved": r[0], "last_finished_at": r[1], "mean_prove_s": r[2]}
+
+    def mean_prove_s(self) -> float | None:
+        return self.db.execute("SELECT AVG(prove_s) FROM jobs WHERE state = 'proved' AND adopted = 0").fetchone()[0]
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (KeyboardInterrupt included)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _job(r: sqlite3.Row) -> Job:
+    return Job(id=r["id"], source=r["source"], state=r["state"], input_sha256=r["input_sha256"],
+               input_data=json.loads(r["input_json"]) if r["input_json"] is not None else None,
+               attempts=r["attempts"], proof_path=r["proof_path"], reason=r["reason"])

@@ -1,0 +1,97 @@
+"""What runs in a prover worker (a local process or a Ray actor): prove one job, report the outcome.
+
+Workers never touch the job store or OUTDIR: they return the proof to the coordinator, which writes the
+proof file and records the result. That keeps one writer, and lets Ray workers run on machines that do
+not see OUTDIR at all.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+
+from ..errors import ZkinferError
+
+PROVED, FAILED, TIMEOUT, LOST = "proved", "failed", "timeout", "lost"
+
+
+@dataclass(frozen=True)
+class Task:
+    job_id: str
+    input_data: list
+    where: str
+
+
+@dataclass
+class Outcome:
+    job_id: str
+    kind: str                    # PROVED | FAILED (the input's or the prover's fault) | TIMEOUT | LOST (worker died)
+    proof: dict | None = None
+    reason: str | None = None
+    worker: str | None = None    # host:pid that ran it
+
+
+def worker_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_task(prover, task: Task) -> Outcome:
+    """Prove one job; any failure becomes this job's reason and the worker lives on."""
+    try:
+        proof = prover.prove(task.input_data, where=task.where)
+    except ZkinferError as e:
+        return Outcome(task.job_id, FAILED, reason=e.message, worker=worker_label())
+    except BaseException as e:
+        # pyo3 turns a Rust panic into PanicException, a BaseException: it fails this job, not the batch.
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        return Outcome(task.job_id, FAILED, reason=f"{task.where}: unexpected {type(e).__name__}: {e}",
+                       worker=worker_label())
+    return Outcome(task.job_id, PROVED, proof=proof, worker=worker_label())
+
+
+def serve(conn, circuit_dir: str, threads: int | None, parent_pid: int) -> None:
+    """Entry point of a local worker process (spawned): load the circuit once, then prove tasks from `conn`.
+
+    Messages out: ("ready", label) once loaded, ("error", message) if loading failed, then one Outcome per
+    Task received. A None task or a closed pipe ends the process.
+    """
+    _exit_with_parent(parent_pid)
+    # Ctrl-C reaches the whole process group; the coordinator decides what stops and when.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threads:
+        os.environ["RAYON_NUM_THREADS"] = str(threads)  # read by ezkl's rayon pool when it first starts
+    from ..prove import Prover
+
+    try:
+        # The coordinator checked the artifacts against the manifest: hashing a multi-GB key per worker is waste.
+        prover = Prover(circuit_dir, check_artifacts=False)
+    except ZkinferError as e:
+        conn.send(("error", e.message))
+        return
+    conn.send(("ready", worker_label()))
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        conn.send(run_task(prover, task))
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this worker when the coordinator dies (Linux), so a killed batch leaves no
+    orphan provers behind that would race the next run. Elsewhere a closed pipe ends an idle worker."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the request above took effect
+        os._exit(1)
