@@ -113,24 +113,28 @@ def _umask() -> int:
 
 
 @contextmanager
-def native_stdout_to(log_path: str | os.PathLike | None = None) -> Iterator[None]:
-    """Send what native code prints to file descriptor 1 (ezkl's calibration tables) to a file.
+def native_output_to(log_path: str | os.PathLike | None = None) -> Iterator[None]:
+    """Send what native code prints to file descriptors 1 and 2 (ezkl's calibration tables) to a file.
 
-    ezkl's Rust code prints straight to the process's stdout, where it would mix with zkinfer's own output
-    (and corrupt machine-readable output); Python-level redirection cannot catch it.
+    ezkl's Rust code writes straight to the process's stdout/stderr, where it would bury zkinfer's own
+    output (and corrupt machine-readable output); Python-level redirection cannot catch it.
     """
     import sys
 
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
     target = open(log_path or os.devnull, "ab")
     try:
         os.dup2(target.fileno(), 1)
+        os.dup2(target.fileno(), 2)
         yield
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
         target.close()
 
 

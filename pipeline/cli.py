@@ -449,6 +449,16 @@ def jobs_export_cmd(out_dir, fmt, dest):
         click.echo(f"{n} rows written to {dest}", err=True)
 
 
+@cli.command("demo")
+@click.option("--work-dir", default="runs/demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+def demo_cmd(work_dir, workers):
+    """The main job end to end: circuit, batch proofs, local chain, gated rate updates, attacks refused."""
+    from .demo import run_demo
+
+    run_demo(work_dir, workers=workers, say=click.echo)
+
+
 def main(argv=None):
     try:
         cli.main(args=argv, prog_name="zkinfer", standalone_mode=False)

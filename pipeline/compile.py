@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .artifacts import native_stdout_to, read_json, write_with
+from .artifacts import native_output_to, read_json, write_with
 from .errors import UsageError
 from .export import OnnxSignature, compiler_error
 
@@ -181,7 +181,7 @@ def calibrate(onnx_path: Path, data_path: Path, settings_path: Path, attempt: Ca
     import ezkl
 
     try:
-        with native_stdout_to(Path(settings_path).parent / "calibration.log"):  # ezkl prints its tables
+        with native_output_to(Path(settings_path).parent / "calibration.log"):  # ezkl prints its tables
             ok = ezkl.calibrate_settings(
                 str(data_path), str(onnx_path), str(settings_path), attempt.target,
                 lookup_safety_margin=attempt.lookup_safety_margin,
