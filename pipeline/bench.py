@@ -41,7 +41,7 @@ def bench_models(circuits_dir: Path, models: list[str] | None = None, progress: 
     results = {}
     for name in models or zoo.list_models():
         _say(progress, f"[models] {name}: build")
-        built = build_zoo_model(name, circuits_dir / name, progress=progress)
+        built = build_zoo_model(name, circuits_dir / name, progress=progress)  # timings when it rebuilds
         m = built.manifest
         prover = Prover(m.dir)
         samples = [json.loads(line)["input_data"] for line in
@@ -78,7 +78,56 @@ def bench_models(circuits_dir: Path, models: list[str] | None = None, progress: 
     return results
 
 
-SECTIONS: dict[str, Callable] = {"models": bench_models}
+THROUGHPUT_MODEL = "credit_risk"
+THROUGHPUT_INPUTS = 8
+# Which gate acts on each zoo model's proofs in the gas benchmark.
+GAS_CONSUMERS = {"credit_risk": "lending", "credit_gbt": "lending", "inflation_forecast": "bond"}
+
+
+def _zoo_circuit(circuits_dir: Path, name: str, progress: Callable | None):
+    from .build import build_zoo_model
+
+    return build_zoo_model(name, circuits_dir / name, progress=progress).manifest
+
+
+def bench_throughput(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> dict:
+    """Batch proving rate (proofs per minute) with 1 and 2 local workers, worker start-up included."""
+    from .jobs import measure_throughput
+
+    name = THROUGHPUT_MODEL
+    m = _zoo_circuit(circuits_dir, name, progress)
+    results = {"circuit": name, "logrows": m.circuit["logrows"], "inputs": THROUGHPUT_INPUTS}
+    for workers in (1, 2):
+        _say(progress, f"[throughput] {name}: {THROUGHPUT_INPUTS} proofs with {workers} worker(s)")
+        rate = measure_throughput(m.dir, n_inputs=THROUGHPUT_INPUTS, workers=workers)
+        results[f"proofs_per_minute_{workers}_workers"] = round(rate, 2)
+    return results
+
+
+def bench_gas(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> dict:
+    """Gas on a local anvil (mainnet limits): deployments, verification, and each gated action."""
+    from . import chain
+    from .prove import Prover
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="zkinfer-bench-gas-") as tmp:
+        node = chain.chain_up(state=Path(tmp) / "chain")
+        try:
+            for name, consumer in GAS_CONSUMERS.items():
+                if models and name not in models:
+                    continue
+                m = _zoo_circuit(circuits_dir, name, progress)
+                sample = json.loads(m.artifact(manifest_mod.SAMPLES).read_text().splitlines()[0])["input_data"]
+                proof_path = Path(tmp) / f"{name}.proof.json"
+                _say(progress, f"[gas] {name}: prove, deploy, post features, submit to the {consumer} gate")
+                Prover(m.dir).prove(sample, proof_path)
+                results[name] = chain.measure_gas(m.dir, proof_path, node.rpc_url, consumer)
+        finally:
+            chain.chain_down(state=Path(tmp) / "chain")
+    return results
+
+
+SECTIONS: dict[str, Callable] = {"models": bench_models, "throughput": bench_throughput, "gas": bench_gas}
 
 
 def machine() -> dict:
