@@ -35,9 +35,16 @@ def zkinfer(*args):
     return subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True, text=True)
 
 
+def _as_from_a_terminal():
+    # A batch started from a terminal has Ctrl-C's default disposition; one started by a non-interactive
+    # shell's `cmd &` (as CI scripts may run pytest) inherits SIGINT ignored, and Python keeps it ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_batch(circuit, inputs, out, *extra):
     return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "batch", str(circuit), str(inputs), "--out",
-                             str(out), *map(str, extra)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(out), *map(str, extra)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_terminal)
 
 
 def query(out, sql, *args):
