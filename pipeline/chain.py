@@ -792,7 +792,7 @@ def _take_subjects(handle: GateHandle, subjects: list[str], used: int) -> tuple[
 class Posting:
     subject: str
     commitment: str
-    observation_id: int
+    posted_at: int  # block timestamp: with the subject, it names the posting in statement keys
     transaction_hash: str
     gas_used: int
 
@@ -814,7 +814,7 @@ def post_features(proof_paths: list[str | os.PathLike], rpc_url: str, *, subject
                                      f"posting features for subject 0x{subject.hex()}")
             event = handle.gate.events.FeaturesPosted().process_receipt(receipt)[0]["args"]
             postings.append(Posting(subject="0x" + subject.hex(), commitment="0x" + commitment.hex(),
-                                    observation_id=event["observationId"],
+                                    posted_at=event["postedAt"],
                                     transaction_hash="0x" + bytes(receipt.transactionHash).hex(),
                                     gas_used=receipt.gasUsed))
     _check_subjects_used(subjects, used)

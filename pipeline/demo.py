@@ -94,18 +94,19 @@ def run_demo(work_dir: str | os.PathLike = "runs/demo", circuits_dir: str | os.P
 
         say("\n== 5. the feature oracle posts each borrower's features; each proof moves a rate")
         say(f"   {'borrower':8s} {'PD':>7s} {'rate (bp)':>14s} {'gas':>9s}")
+        handle = chain.open_gate(chain.Chain(node.rpc_url), m.name, deployments)
         for name in BORROWERS:
             addr = borrower_address(name)
             chain.post_features([proofs[name]], node.rpc_url, subjects=[addr], deployments_dir=deployments)
+            old_rate = handle.chain.call(handle.gate.functions.rateOf(addr), "reading the rate")
             (sub,) = chain.submit([proofs[name]], node.rpc_url, subjects=[addr], deployments_dir=deployments)
             effect = sub.effects[0]
             pd = json.loads(proofs[name].read_text())["outputs"][0][0]
-            say(f"   {name:8s} {pd:7.4f} {effect['oldRateBps']:>5} -> {effect['newRateBps']:<5} {sub.gas_used:>9,}")
-            result.submissions.append({"borrower": name, "pd": pd, "old_rate_bps": effect["oldRateBps"],
+            say(f"   {name:8s} {pd:7.4f} {old_rate:>5} -> {effect['newRateBps']:<5} {sub.gas_used:>9,}")
+            result.submissions.append({"borrower": name, "pd": pd, "old_rate_bps": old_rate,
                                        "new_rate_bps": effect["newRateBps"], "gas_used": sub.gas_used})
 
         say("\n== 6. attacks")
-        handle = chain.open_gate(chain.Chain(node.rpc_url), m.name, deployments)
         alice = json.loads(proofs["alice"].read_text())
         tampered = copy.deepcopy(alice["calldata"])
         tampered["instances"][-1] = "0x" + f"{1:064x}"  # claim a PD of 2^-scale, almost zero

@@ -95,7 +95,7 @@ def test_coupon_follows_the_proven_forecast_once_per_period(bond):
         "forecast": forecast_wad(bond, "high"),
     }
     assert effect["forecast"] == 4_062_500_000_000_000_000
-    # A corrected window in the same period is a new observation, but the period is already adjusted.
+    # A corrected window in the same period is a new posting, but the period is already adjusted.
     publish(bond, "low")
     expect_revert(lambda: adjust(bond, "low"), "PeriodAlreadyAdjusted", period=p0)
 

@@ -98,10 +98,7 @@ def test_valid_proof_sets_the_rate_exactly_once(env):
         {
             "event": "RateUpdated",
             "borrower": alice,
-            "modelId": env.a.model_id,
-            "oldRateBps": 800,
             "newRateBps": 950,
-            "probabilityOfDefault": 5 * 10**17,
         }
     ]
     assert rate(env, alice) == 950
@@ -121,10 +118,11 @@ def test_reposted_features_are_a_new_round(env):
     proof = prove(env, "credit", PD_HALF)
     post(env, bob, proof)
     first = send(env, proof, [bob])
+    advance_time(env.w3, 60)  # (a re-post within the same second would be the same posting)
     post(env, bob, proof)  # the publisher observes the same features again later
     second = send(env, proof, [bob])
     assert first.statement_key != second.statement_key
-    assert second.effects[0]["oldRateBps"] == second.effects[0]["newRateBps"] == 950
+    assert second.effects[0]["newRateBps"] == 950 and rate(env, bob) == 950
 
 
 def test_k_borrowers_in_one_proof(env, circuits):
@@ -332,6 +330,9 @@ def test_only_publishers_post_and_subjects_are_borrowers(env):
     )
     proof = prove(env, "credit", PD_HALF)
     not_an_address = b"\xff" * 32
+    # The publisher may post under any subject; lending acts only on borrowers (20-byte addresses).
+    [commitment] = chain.slot_commitments([int(x, 16) for x in proof["calldata"]["instances"]], env.gate.layout)
+    env.chain.transact(env.gate.gate.functions.postFeatures(not_an_address, commitment), "post")
     fn = env.gate.gate.functions.submit(
         env.a.model_id,
         bytes.fromhex(proof["calldata"]["proof"][2:]),

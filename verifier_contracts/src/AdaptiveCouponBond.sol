@@ -41,8 +41,9 @@ contract AdaptiveCouponBond is InferenceGate {
 
     /// @notice The current coupon, bp.
     uint32 public couponBps;
-    /// @notice Periods whose coupon was already adjusted.
-    mapping(uint256 period => bool) public isPeriodAdjusted;
+    // A period's subject state (see {InferenceGate-_act}) once its coupon was adjusted. Postings keep a
+    // subject's state, so however often a period's window is re-posted it adjusts the coupon once.
+    uint32 private constant ADJUSTED = 1;
 
     /// @notice The coupon was adjusted for a period (possibly to the same value, when the forecast sits between
     ///         the thresholds or the coupon is at its floor or cap).
@@ -98,6 +99,13 @@ contract AdaptiveCouponBond is InferenceGate {
         return bytes32(period);
     }
 
+    /// @notice Whether a period's coupon was already adjusted.
+    /// @param period The period.
+    /// @return True once a proven forecast adjusted the coupon in that period.
+    function isPeriodAdjusted(uint256 period) external view returns (bool) {
+        return _subjectState(periodSubject(period)) == ADJUSTED;
+    }
+
     function _checkLayout(InstanceLayout memory instanceLayout) internal pure override {
         if (instanceLayout.slots != 1) revert UnsupportedSlotCount(instanceLayout.slots);
     }
@@ -107,13 +115,11 @@ contract AdaptiveCouponBond is InferenceGate {
         if (subjects[0] != current) revert NotCurrentPeriod(current, subjects[0]);
     }
 
-    function _act(uint256 modelId, bytes32[] calldata subjects, int256[] memory outputs) internal override {
-        uint256 period = uint256(subjects[0]);
-        // A re-posted window is a new observation (a new statement): one adjustment per period still holds.
-        if (isPeriodAdjusted[period]) revert PeriodAlreadyAdjusted(period);
-        isPeriodAdjusted[period] = true;
+    function _act(uint256 modelId, bytes32 subject, int256 forecast, uint32 state) internal override returns (uint32) {
+        uint256 period = uint256(subject);
+        // A re-posted window is a new statement, but the period is adjusted once.
+        if (state == ADJUSTED) revert PeriodAlreadyAdjusted(period);
 
-        int256 forecast = outputs[0];
         uint256 old = couponBps;
         uint256 next = old;
         if (forecast > raiseAbove) {
@@ -124,5 +130,6 @@ contract AdaptiveCouponBond is InferenceGate {
         // floorBps <= next <= capBps: fits in uint32.
         couponBps = uint32(next);
         emit CouponAdjusted(period, modelId, old, next, forecast);
+        return ADJUSTED;
     }
 }

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {FixedPointFelt} from "./lib/FixedPointFelt.sol";
 import {InstanceLayout, InstanceLayouts} from "./lib/InstanceLayout.sol";
@@ -20,26 +21,31 @@ import {ModelRegistry} from "./ModelRegistry.sol";
 ///         3. Freshness: the posted features are at most `maxFeatureAge` seconds old.
 ///         4. Weights: for hashed-weight circuits, the param-hash instances match the registry's commitment.
 ///         5. Replay: each statement acts once. The statement key is
-///            keccak256(abi.encode(modelId, observationIds, instances)): the model, which posted observation
-///            each slot used, and every instance. It never involves the proof bytes (a fresh proof of the
-///            same statement is just as valid), and re-posting identical features later yields a new
-///            observation id, so an unchanged subject can be acted on again in a later round.
+///            keccak256(abi.encode(modelId, postedAts, instances)): the model, when each slot's features
+///            were posted, and every instance. It never involves the proof bytes (a fresh proof of the same
+///            statement is just as valid), and re-posting identical features later is a new posting, so an
+///            unchanged subject can be acted on again in a later round.
 ///         6. Proof: the registered verifier accepts the proof for exactly these instances.
-///         Then the outputs are decoded from fixed point into integers with OUTPUT_DECIMALS decimals and
-///         handed to the consumer's {_act}.
-/// @dev Cheap checks run before the verifier (about 600k gas); a revert anywhere undoes everything,
-///      including marking the statement consumed. A verifier that reverts for any reason (an invalid proof,
-///      or running out of gas) yields ProofRejected. Pausing stops submissions only: publishers keep
-///      posting, so features are fresh when the gate resumes.
+///         Then each slot's output is decoded from fixed point into an integer with OUTPUT_DECIMALS decimals
+///         and handed to the consumer's {_act}, with the consumer's state about the slot's subject.
+/// @dev Gas: one proof may act on K = 64 subjects, so everything per subject is kept to one storage slot,
+///      a {SubjectRecord}: the posting's commitment digest and time, and 32 bits of the consumer's own state
+///      (a borrower's rate). Acting on a subject reads that slot once (cold) and writes it once (warm).
+///      The digest is the commitment's low 192 bits: finding other features that match a posted digest
+///      takes about 2^192 hash evaluations, and two feature vectors with equal digests about 2^96; the
+///      publisher (not the subject) chooses what is posted. See verifier_contracts/README.md.
+///      A revert anywhere undoes everything, including marking the statement consumed. A verifier that
+///      reverts for any reason (an invalid proof, or running out of gas) yields ProofRejected. Pausing stops
+///      submissions only: publishers keep posting, so features are fresh when the gate resumes.
 abstract contract InferenceGate is Ownable2Step, Pausable {
-    using FixedPointFelt for uint256;
+    using FixedPointFelt for FixedPointFelt.Decoder;
     using InstanceLayouts for InstanceLayout;
 
-    /// @notice A subject's most recent posted features.
-    struct Observation {
-        bytes32 commitment; // keccak256 of the slot's input instances, or the Poseidon hash instance
-        uint64 postedAt; // block timestamp of the posting
-        uint64 id; // unique per posting, increasing
+    /// @notice What the gate keeps per subject: one storage slot.
+    struct SubjectRecord {
+        bytes24 commitmentDigest; // {commitmentDigest} of the latest posted commitment
+        uint32 postedAt; // block timestamp of the latest posting (0: never posted); uint32 lasts until 2106
+        uint32 state; // the consumer's state about the subject (see {_act}); postings leave it untouched
     }
 
     /// @notice How this gate reads a model version's outputs.
@@ -55,14 +61,18 @@ abstract contract InferenceGate is Ownable2Step, Pausable {
     ModelRegistry public immutable registry;
     /// @notice How old (seconds) posted features may be when a proof about them is acted on.
     uint64 public maxFeatureAge;
-    /// @notice Observations posted so far; the latest observation's id.
-    uint64 public observationCount;
     /// @notice Accounts allowed to post feature commitments.
     mapping(address publisher => bool) public isFeaturePublisher;
     /// @notice Statements already acted on.
     mapping(bytes32 statementKey => bool) public isConsumed;
 
-    mapping(bytes32 subject => Observation) private _observations;
+    mapping(bytes32 subject => SubjectRecord) private _records;
+
+    // SubjectRecord's layout in its storage word (Solidity packs the first field into the lowest bytes):
+    // commitmentDigest in bits 0-191, postedAt in 192-223, state in 224-255.
+    uint256 private constant POSTED_AT_SHIFT = 192;
+    uint256 private constant STATE_SHIFT = 224;
+    uint256 private constant STATE_MASK = uint256(type(uint32).max) << STATE_SHIFT;
     mapping(uint256 modelId => AcceptedModel) private _acceptedModels;
 
     /// @notice A feature publisher was allowed or disallowed.
@@ -74,7 +84,7 @@ abstract contract InferenceGate is Ownable2Step, Pausable {
     /// @notice A model version is no longer accepted.
     event ModelDropped(uint256 indexed modelId);
     /// @notice A subject's features were posted.
-    event FeaturesPosted(bytes32 indexed subject, uint64 indexed observationId, bytes32 commitment, address publisher);
+    event FeaturesPosted(bytes32 indexed subject, bytes32 commitment, uint32 postedAt, address indexed publisher);
     /// @notice A proven statement was acted on.
     event StatementConsumed(bytes32 indexed statementKey, uint256 indexed modelId, address indexed submitter);
 
@@ -98,10 +108,10 @@ abstract contract InferenceGate is Ownable2Step, Pausable {
     error WeightCommitmentMismatch(uint256 modelId, bytes32 registered, bytes32 proven);
     /// @notice Nothing was ever posted for the subject.
     error NoFeaturesPosted(bytes32 subject);
-    /// @notice The proof's inputs are not the subject's posted features.
-    error FeatureCommitmentMismatch(bytes32 subject, bytes32 posted, bytes32 proven);
+    /// @notice The proof's inputs are not the subject's posted features (digests: see {commitmentDigest}).
+    error FeatureCommitmentMismatch(bytes32 subject, bytes24 posted, bytes24 proven);
     /// @notice The subject's posted features are older than `maxFeatureAge`.
-    error StaleFeatures(bytes32 subject, uint64 postedAt, uint64 maxFeatureAge);
+    error StaleFeatures(bytes32 subject, uint32 postedAt, uint64 maxFeatureAge);
     /// @notice The statement was already acted on.
     error StatementAlreadyConsumed(bytes32 statementKey);
     /// @notice The model's verifier rejected the proof for these instances.
@@ -175,23 +185,26 @@ abstract contract InferenceGate is Ownable2Step, Pausable {
     /// @param subject The subject (the consumer defines how subjects are named).
     /// @param commitment keccak256 of the subject's input instances (abi.encodePacked) for public-input
     ///        circuits, or the inputs' Poseidon hash for hashed-input circuits.
-    /// @return observationId The posting's id.
-    function postFeatures(bytes32 subject, bytes32 commitment)
-        external
-        onlyFeaturePublisher
-        returns (uint64 observationId)
-    {
-        observationId = ++observationCount;
-        _observations[subject] =
-            Observation({commitment: commitment, postedAt: uint64(block.timestamp), id: observationId});
-        emit FeaturesPosted(subject, observationId, commitment, msg.sender);
+    function postFeatures(bytes32 subject, bytes32 commitment) external onlyFeaturePublisher {
+        SubjectRecord storage record = _records[subject];
+        uint32 postedAt = SafeCast.toUint32(block.timestamp);
+        record.commitmentDigest = commitmentDigest(commitment);
+        record.postedAt = postedAt;
+        emit FeaturesPosted(subject, commitment, postedAt, msg.sender);
     }
 
-    /// @notice A subject's latest posted features (all zero when none were posted).
+    /// @notice What the gate keeps about a subject (all zero when nothing was posted).
     /// @param subject The subject.
-    /// @return The observation.
-    function observation(bytes32 subject) external view returns (Observation memory) {
-        return _observations[subject];
+    /// @return The record.
+    function subjectRecord(bytes32 subject) external view returns (SubjectRecord memory) {
+        return _records[subject];
+    }
+
+    /// @notice The part of a feature commitment the gate stores and compares: its low 192 bits.
+    /// @param commitment A feature commitment (see {postFeatures}).
+    /// @return The digest.
+    function commitmentDigest(bytes32 commitment) public pure returns (bytes24) {
+        return bytes24(uint192(uint256(commitment)));
     }
 
     /// @notice Whether and how this gate accepts a model version.
@@ -227,8 +240,8 @@ abstract contract InferenceGate is Ownable2Step, Pausable {
         _validateSubjects(subjects);
         _checkWeights(modelId, m, instances);
 
-        uint64[] memory observationIds = _bindSubjects(instanceLayout, instances, subjects);
-        statementKey = keccak256(abi.encode(modelId, observationIds, instances));
+        uint256[] memory postedAts = _bindSubjects(instanceLayout, instances, subjects);
+        statementKey = keccak256(abi.encode(modelId, postedAts, instances));
         if (isConsumed[statementKey]) revert StatementAlreadyConsumed(statementKey);
         isConsumed[statementKey] = true;
 
@@ -237,23 +250,32 @@ abstract contract InferenceGate is Ownable2Step, Pausable {
         } catch {
             revert ProofRejected(modelId);
         }
-
-        int256[] memory outputs = new int256[](instanceLayout.slots);
-        for (uint256 slot; slot < instanceLayout.slots; ++slot) {
-            uint256 felt = instances[instanceLayout.outputsStart(slot) + accepted.outputIndex];
-            outputs[slot] = felt.toDecimals(m.outputScale, OUTPUT_DECIMALS);
-        }
         emit StatementConsumed(statementKey, modelId, msg.sender);
-        _act(modelId, subjects, outputs);
+        _actOnSlots(
+            modelId,
+            FixedPointFelt.decoder(m.outputScale, OUTPUT_DECIMALS),
+            instanceLayout.outputsStart(0) + accepted.outputIndex,
+            instanceLayout.outputsPerSlot,
+            instances,
+            subjects
+        );
     }
 
     // ----------------------------------------------------------------------------------------- consumer hooks
 
-    /// @notice Applies the proven outputs. Runs after every check passed; reverting undoes the submission.
+    /// @notice Applies one slot's proven output, slot by slot. Runs after every check passed and the proof
+    ///         was verified; reverting undoes the whole submission.
     /// @param modelId The model version.
-    /// @param subjects One subject per slot.
-    /// @param outputs The acted-on output of each slot, with OUTPUT_DECIMALS decimals.
-    function _act(uint256 modelId, bytes32[] calldata subjects, int256[] memory outputs) internal virtual;
+    /// @param subject The slot's subject.
+    /// @param output The slot's acted-on output, with OUTPUT_DECIMALS decimals.
+    /// @param state The consumer's state about the subject (0 until the consumer first returns another).
+    /// @return The subject's new state, stored in the subject's record (one warm write when it changed).
+    function _act(uint256 modelId, bytes32 subject, int256 output, uint32 state) internal virtual returns (uint32);
+
+    /// @notice The consumer's state about a subject (see {_act}).
+    function _subjectState(bytes32 subject) internal view returns (uint32) {
+        return _records[subject].state;
+    }
 
     /// @notice Rejects subjects this consumer cannot act on (before the proof is checked).
     function _validateSubjects(bytes32[] calldata subjects) internal view virtual {}
@@ -270,28 +292,84 @@ abstract contract InferenceGate is Ownable2Step, Pausable {
         if (proven != m.weightCommitment) revert WeightCommitmentMismatch(modelId, m.weightCommitment, proven);
     }
 
+    /// @dev Checks each slot's inputs against its subject's posting; returns when each was posted (part of the
+    ///      statement key). Runs once per slot of up to 64-slot proofs: loop invariants are read once.
     function _bindSubjects(
         InstanceLayout memory instanceLayout,
         uint256[] calldata instances,
         bytes32[] calldata subjects
-    ) private view returns (uint64[] memory observationIds) {
-        observationIds = new uint64[](instanceLayout.slots);
-        for (uint256 slot; slot < instanceLayout.slots; ++slot) {
-            bytes32 proven;
-            if (instanceLayout.hashedInputs) {
-                proven = bytes32(instances[slot]);
-            } else {
-                uint256 start = instanceLayout.inputsStart(slot);
-                proven = keccak256(abi.encodePacked(instances[start:start + instanceLayout.inputsPerSlot]));
-            }
+    ) private view returns (uint256[] memory postedAts) {
+        uint256 slots = subjects.length;
+        uint256 maxAge = maxFeatureAge;
+        postedAts = new uint256[](slots);
+        for (uint256 slot; slot < slots; ++slot) {
             bytes32 subject = subjects[slot];
-            Observation memory posted = _observations[subject];
-            if (posted.postedAt == 0) revert NoFeaturesPosted(subject);
-            if (posted.commitment != proven) revert FeatureCommitmentMismatch(subject, posted.commitment, proven);
-            if (block.timestamp - posted.postedAt > maxFeatureAge) {
-                revert StaleFeatures(subject, posted.postedAt, maxFeatureAge);
+            uint256 record = _loadRecord(subject);
+            uint32 postedAt = uint32(record >> POSTED_AT_SHIFT);
+            if (postedAt == 0) revert NoFeaturesPosted(subject);
+            bytes24 digest = commitmentDigest(_slotCommitment(instanceLayout, instances, slot));
+            if (bytes24(uint192(record)) != digest) {
+                revert FeatureCommitmentMismatch(subject, bytes24(uint192(record)), digest);
             }
-            observationIds[slot] = posted.id;
+            // postedAt <= block.timestamp: it was a block's timestamp.
+            unchecked {
+                if (block.timestamp - postedAt > maxAge) revert StaleFeatures(subject, postedAt, uint64(maxAge));
+            }
+            postedAts[slot] = postedAt;
+        }
+    }
+
+    /// @dev The subject's record as one word (the hot loops read it whole: one SLOAD, no memory struct).
+    function _loadRecord(bytes32 subject) private view returns (uint256 word) {
+        SubjectRecord storage record = _records[subject];
+        assembly ("memory-safe") {
+            word := sload(record.slot)
+        }
+    }
+
+    /// @dev A slot's proven feature commitment: its Poseidon hash instance, or keccak256 of its inputs.
+    function _slotCommitment(InstanceLayout memory instanceLayout, uint256[] calldata instances, uint256 slot)
+        private
+        pure
+        returns (bytes32)
+    {
+        if (instanceLayout.hashedInputs) return bytes32(instances[slot]);
+        uint256 start = instanceLayout.inputsStart(slot);
+        return keccak256(abi.encodePacked(instances[start:start + instanceLayout.inputsPerSlot]));
+    }
+
+    /// @dev Hands each slot's decoded output (instances[index], then every `stride`-th) to the consumer and
+    ///      stores the subject's new state.
+    function _actOnSlots(
+        uint256 modelId,
+        FixedPointFelt.Decoder memory decoder,
+        uint256 index,
+        uint256 stride,
+        uint256[] calldata instances,
+        bytes32[] calldata subjects
+    ) private {
+        uint256 slots = subjects.length;
+        for (uint256 slot; slot < slots; ++slot) {
+            _actOnSlot(modelId, subjects[slot], decoder.decode(instances[index]));
+            index += stride;
+        }
+    }
+
+    /// @dev One slot: the consumer acts, the subject's record keeps its new state. The record is read afresh
+    ///      (a warm read): a subject may fill two slots, and the second sees the first's effect.
+    function _actOnSlot(uint256 modelId, bytes32 subject, int256 output) private {
+        SubjectRecord storage record = _records[subject];
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(record.slot)
+        }
+        uint32 state = uint32(word >> STATE_SHIFT);
+        uint32 next = _act(modelId, subject, output, state);
+        if (next != state) {
+            word = (word & ~STATE_MASK) | (uint256(next) << STATE_SHIFT);
+            assembly ("memory-safe") {
+                sstore(record.slot, word)
+            }
         }
     }
 

@@ -20,13 +20,8 @@ contract RiskAdjustedLending is InferenceGate {
         uint32 initialRateBps; // rate of a borrower never updated
     }
 
-    struct BorrowerRate {
-        uint32 rateBps;
-        bool rated; // false: rateBps is not set, the initial rate applies
-    }
-
     /// @notice A PD of 1 (certain default), with the gate's OUTPUT_DECIMALS.
-    int256 public constant PD_ONE = int256(10 ** OUTPUT_DECIMALS);
+    int256 public constant PD_ONE = 1e18; // 10 ** OUTPUT_DECIMALS, a literal so no EXP runs per borrower
     /// @notice Basis points in 100%.
     uint32 public constant BPS = 10_000;
 
@@ -39,16 +34,17 @@ contract RiskAdjustedLending is InferenceGate {
     /// @notice Rate of a borrower never updated, bp.
     uint32 public immutable initialRateBps;
 
-    mapping(address borrower => BorrowerRate) private _rates;
+    // A borrower's rate is the gate's per-subject state (see {InferenceGate-_act}), so that acting on a
+    // borrower touches one storage slot: the rate in bp, with RATED set once a proof has set it (until then
+    // the initial rate applies).
+    uint32 private constant RATED = uint32(1) << 31;
 
     /// @notice A borrower's rate was set from a proven PD.
-    event RateUpdated(
-        address indexed borrower,
-        uint256 indexed modelId,
-        uint256 oldRateBps,
-        uint256 newRateBps,
-        int256 probabilityOfDefault
-    );
+    /// @dev Lean on purpose: one proof may move 64 borrowers' rates, and every 32 bytes of event data costs each
+    ///      of them 256 gas. The model version is in the same transaction's StatementConsumed event, the proven
+    ///      PD in its calldata (the proof's output instance for the borrower's slot), and the previous rate in
+    ///      the borrower's previous RateUpdated (or it was `initialRateBps`).
+    event RateUpdated(address indexed borrower, uint256 newRateBps);
 
     /// @notice The terms are inconsistent: no step allowed, or a maximum or initial rate above 100%.
     error InvalidRateTerms();
@@ -87,8 +83,7 @@ contract RiskAdjustedLending is InferenceGate {
     /// @param borrower The borrower.
     /// @return The rate, bp (the initial rate until the first update).
     function rateOf(address borrower) public view returns (uint256) {
-        BorrowerRate memory r = _rates[borrower];
-        return r.rated ? r.rateBps : initialRateBps;
+        return _rateOf(_subjectState(subjectOf(borrower)));
     }
 
     /// @notice The rate a PD maps to.
@@ -98,26 +93,22 @@ contract RiskAdjustedLending is InferenceGate {
         return baseRateBps + (probabilityOfDefault * slopeBps) / uint256(PD_ONE);
     }
 
-    function _validateSubjects(bytes32[] calldata subjects) internal pure override {
-        for (uint256 i; i < subjects.length; ++i) {
-            if (uint256(subjects[i]) >> 160 != 0 || subjects[i] == bytes32(0)) {
-                revert InvalidBorrowerSubject(subjects[i]);
-            }
-        }
+    function _act(uint256, bytes32 subject, int256 pd, uint32 state) internal override returns (uint32) {
+        // Checked here rather than before the proof: a revert undoes the submission either way, and one pass
+        // over the subjects is cheaper than two.
+        if (uint256(subject) >> 160 != 0 || subject == bytes32(0)) revert InvalidBorrowerSubject(subject);
+        address borrower = address(uint160(uint256(subject)));
+        if (pd < 0 || pd > PD_ONE) revert ProbabilityOutOfRange(borrower, pd);
+        uint256 current = _rateOf(state);
+        uint256 proposed = targetRateBps(uint256(pd));
+        uint256 step = proposed > current ? proposed - current : current - proposed;
+        if (step > maxRateStepBps) revert RateStepTooLarge(borrower, current, proposed, maxRateStepBps);
+        emit RateUpdated(borrower, proposed);
+        // proposed <= baseRateBps + slopeBps <= BPS < RATED, checked in the constructor.
+        return RATED | uint32(proposed);
     }
 
-    function _act(uint256 modelId, bytes32[] calldata subjects, int256[] memory outputs) internal override {
-        for (uint256 slot; slot < subjects.length; ++slot) {
-            address borrower = address(uint160(uint256(subjects[slot])));
-            int256 pd = outputs[slot];
-            if (pd < 0 || pd > PD_ONE) revert ProbabilityOutOfRange(borrower, pd);
-            uint256 current = rateOf(borrower);
-            uint256 proposed = targetRateBps(uint256(pd));
-            uint256 step = proposed > current ? proposed - current : current - proposed;
-            if (step > maxRateStepBps) revert RateStepTooLarge(borrower, current, proposed, maxRateStepBps);
-            // proposed <= baseRateBps + slopeBps <= BPS, checked in the constructor: fits in uint32.
-            _rates[borrower] = BorrowerRate({rateBps: uint32(proposed), rated: true});
-            emit RateUpdated(borrower, modelId, current, proposed, pd);
-        }
+    function _rateOf(uint32 state) private view returns (uint256) {
+        return state & RATED != 0 ? state & ~RATED : initialRateBps;
     }
 }

@@ -43,4 +43,30 @@ library FixedPointFelt {
         if (scale > MAX_SCALE || decimals > MAX_DECIMALS) revert UnsupportedFixedPoint(scale, decimals);
         return (toInt(felt) * int256(10 ** decimals)) / int256(1 << scale);
     }
+
+    /// @notice toDecimals for one scale and decimals, with the constants worked out once (for loops).
+    struct Decoder {
+        int256 unit; // 10^decimals
+        int256 denominator; // 2^scale
+    }
+
+    /// @notice A decoder from `scale` to `decimals` (checked as in {toDecimals}).
+    /// @param scale The fixed-point scale.
+    /// @param decimals The decimals of the results.
+    /// @return The decoder.
+    function decoder(uint8 scale, uint8 decimals) internal pure returns (Decoder memory) {
+        if (scale > MAX_SCALE || decimals > MAX_DECIMALS) revert UnsupportedFixedPoint(scale, decimals);
+        return Decoder({unit: int256(10 ** decimals), denominator: int256(1 << scale)});
+    }
+
+    /// @notice Same as {toDecimals} with the decoder's scale and decimals.
+    /// @param d The decoder.
+    /// @param felt A field element (an instance).
+    /// @return The value times 10^decimals, truncated toward zero.
+    function decode(Decoder memory d, uint256 felt) internal pure returns (int256) {
+        // |toInt(felt)| <= 2^127 and unit <= 10^38: the product fits in int256 (see MAX_DECIMALS).
+        unchecked {
+            return (toInt(felt) * d.unit) / d.denominator;
+        }
+    }
 }
