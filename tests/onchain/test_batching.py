@@ -1,0 +1,158 @@
+"""Many inferences per proof, on a real anvil with real proofs: a K-slot proof binds each slot to its own
+borrower, and tampering with any one slot's instances sinks the whole submission. Hashed inputs: the
+publisher's commitment is the Poseidon hash of the borrower's quantized features, computed off-chain exactly
+as the circuit computes it."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from onchain_helpers import address, address_subject, expect_revert, load
+
+from pipeline import chain
+
+pytestmark = pytest.mark.slow
+
+LENDING_TERMS = {"baseRateBps": 200, "slopeBps": 1500, "maxRateStepBps": 300, "initialRateBps": 800}
+# The stand-ins' PD = sigmoid(x0 + x1/2 - x2/2 + x3/4) at scale 7.
+PD_HALF = [0.0, 0.0, 0.0, 0.0]  # -> 950 bp
+PD_MID = [0.25, 0.0, 0.0, 0.0]  # -> 1043 bp
+RATE_HALF, RATE_MID = 950, 200 + 1500 * 72 // 128
+
+
+@pytest.fixture(scope="module")
+def lending(anvil, circuits, tmp_path_factory):
+    """Lending gates for the two K=2 stand-ins: public features in one [2, 4] tensor (credit_k2), and
+    private features, one Poseidon hash per borrower, with private weights (credit_hashed_k2)."""
+    ddir = tmp_path_factory.mktemp("batching") / "deployments"
+    c = chain.Chain(anvil.rpc_url)
+    for name in ("credit_k2", "credit_hashed_k2"):
+        chain.deploy(circuits[name].dir, anvil.rpc_url, "lending", deployments_dir=ddir, terms=LENDING_TERMS)
+    proofs = tmp_path_factory.mktemp("batching-proofs")
+    return SimpleNamespace(
+        chain=c,
+        ddir=ddir,
+        circuits=circuits,
+        public=chain.open_gate(c, "credit_k2", ddir),
+        hashed=chain.open_gate(c, "credit_hashed_k2", ddir),
+        public_proof=load(circuits["credit_k2"].prove([PD_HALF + PD_MID], proofs / "public.json")),
+        hashed_proof=load(circuits["credit_hashed_k2"].prove([PD_HALF, PD_MID], proofs / "hashed.json")),
+    )
+
+
+def instances(proof: dict) -> list[int]:
+    return [int(x, 16) for x in proof["calldata"]["instances"]]
+
+
+def submit(env, handle, proof: dict, borrowers: list[str], edited: list[int] | None = None):
+    calldata = dict(proof["calldata"])
+    if edited is not None:
+        calldata["instances"] = [f"0x{v:064x}" for v in edited]
+    return chain.submit_calldata(handle, calldata, [address_subject(b) for b in borrowers])
+
+
+def post_commitments(env, handle, borrowers: list[str], commitments: list[bytes]) -> None:
+    for who, commitment in zip(borrowers, commitments, strict=True):
+        env.chain.transact(handle.gate.functions.postFeatures(address_subject(who), commitment), "post")
+
+
+def rate(handle, borrower: str) -> int:
+    return handle.gate.functions.rateOf(borrower).call()
+
+
+def edit(values: list[int], index: int) -> list[int]:
+    out = list(values)
+    out[index] += 1
+    return out
+
+
+def test_one_rows_instance_tampered_sinks_the_whole_k_batch(lending):
+    """Public features: changing one input of the second borrower's row breaks that row's binding; changing
+    its output breaks the proof. Either way neither borrower's rate moves."""
+    env, handle, proof = lending, lending.public, lending.public_proof
+    ann, ben = address("k-ann"), address("k-ben")
+    post_commitments(env, handle, [ann, ben], chain.slot_commitments(instances(proof), handle.layout))
+    layout, original = handle.layout, instances(proof)
+    second_row_input = layout["inputsPerSlot"]  # instances: row 0's inputs, row 1's inputs, then outputs
+    second_row_output = 2 * layout["inputsPerSlot"] + 1
+
+    expect_revert(
+        lambda: submit(env, handle, proof, [ann, ben], edit(original, second_row_input)),
+        "FeatureCommitmentMismatch",
+        subject="0x" + address_subject(ben).hex(),
+    )
+    expect_revert(
+        lambda: submit(env, handle, proof, [ann, ben], edit(original, second_row_output)),
+        "ProofRejected",
+        modelId=handle.model_id,
+    )
+    assert rate(handle, ann) == rate(handle, ben) == LENDING_TERMS["initialRateBps"]
+
+    s = submit(env, handle, proof, [ann, ben])
+    assert [(e["borrower"], e["newRateBps"]) for e in s.effects] == [(ann, RATE_HALF), (ben, RATE_MID)]
+
+
+def test_hashed_inputs_bind_each_row_to_its_borrowers_commitment(lending):
+    """Private features: the proof carries one Poseidon hash per row. The publisher computes the same hash
+    from the raw features (feature_commitment); tampering with one row's hash or output is refused."""
+    env, handle, proof = lending, lending.hashed, lending.hashed_proof
+    c = env.circuits["credit_hashed_k2"]
+    cal, dee = address("k-cal"), address("k-dee")
+    posted = [chain.feature_commitment(c.dir, x) for x in (PD_HALF, PD_MID)]
+    # What the oracle computes off-chain is what the circuit hashed: the proof's first two instances.
+    assert [int(h, 16) for h in posted] == instances(proof)[:2]
+    post_commitments(env, handle, [cal, dee], [bytes.fromhex(h[2:]) for h in posted])
+
+    original = instances(proof)
+    expect_revert(
+        lambda: submit(env, handle, proof, [cal, dee], edit(original, 1)),
+        "FeatureCommitmentMismatch",
+        subject="0x" + address_subject(dee).hex(),
+    )
+    expect_revert(
+        lambda: submit(env, handle, proof, [cal, dee], edit(original, len(original) - 1)),
+        "ProofRejected",
+        modelId=handle.model_id,
+    )
+    # A colluding publisher posting the edited hash gets past the binding, not past the verifier.
+    forged = edit(original, 1)
+    post_commitments(env, handle, [dee], [forged[1].to_bytes(32, "big")])
+    expect_revert(lambda: submit(env, handle, proof, [cal, dee], forged), "ProofRejected")
+    assert rate(handle, cal) == rate(handle, dee) == LENDING_TERMS["initialRateBps"]
+
+    post_commitments(env, handle, [dee], [bytes.fromhex(posted[1][2:])])
+    s = submit(env, handle, proof, [cal, dee])
+    assert [(e["borrower"], e["newRateBps"]) for e in s.effects] == [(cal, RATE_HALF), (dee, RATE_MID)]
+
+
+def test_hashed_input_proof_against_the_wrong_commitment(lending):
+    """The borrower's posted commitment is of other features (say, last month's): the proof about this
+    month's features does not match it."""
+    env, handle, proof = lending, lending.hashed, lending.hashed_proof
+    c = env.circuits["credit_hashed_k2"]
+    eve, fox = address("k-eve"), address("k-fox")
+    mine, other = (chain.feature_commitment(c.dir, x) for x in (PD_HALF, PD_MID))
+    post_commitments(env, handle, [eve, fox], [bytes.fromhex(other[2:]), bytes.fromhex(other[2:])])
+    digest = handle.gate.functions.commitmentDigest
+    err = expect_revert(
+        lambda: submit(env, handle, proof, [eve, fox]),
+        "FeatureCommitmentMismatch",
+        subject="0x" + address_subject(eve).hex(),
+    )
+    assert err.error_args["posted"] == "0x" + digest(bytes.fromhex(other[2:])).call().hex()
+    assert err.error_args["proven"] == "0x" + digest(bytes.fromhex(mine[2:])).call().hex()
+
+
+def test_one_borrower_in_two_slots_acts_consistently(lending):
+    """A batch's last proof is padded by repeating its last row: the borrower then fills two slots with the
+    same features and gets the same rate, set once per slot from the same proven PD."""
+    env, handle = lending, lending.hashed
+    c = env.circuits["credit_hashed_k2"]
+    gil = address("k-gil")
+    padded = load(c.prove([PD_MID, PD_MID], env.ddir.parent / "padded.json"))
+    post_commitments(env, handle, [gil], [bytes.fromhex(chain.feature_commitment(c.dir, PD_MID)[2:])])
+    s = submit(env, handle, padded, [gil, gil])
+    assert [(e["borrower"], e["newRateBps"]) for e in s.effects] == [(gil, RATE_MID), (gil, RATE_MID)]
+    assert rate(handle, gil) == RATE_MID
+    expect_revert(lambda: submit(env, handle, padded, [gil, gil]), "StatementAlreadyConsumed")
