@@ -317,6 +317,23 @@ def post_features_cmd(proof_paths, rpc, subjects, deployments_dir):
     _echo_json([asdict(p) for p in postings])
 
 
+@cli.command("commitment")
+@click.argument("circuit_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.argument("features", metavar="X1,X2,...")
+def commitment_cmd(circuit_dir, features):
+    """The feature commitment a publisher posts for one subject: Poseidon (hashed inputs) or keccak256
+    (public inputs) of the features, quantized as the circuit quantizes them."""
+    from . import chain
+
+    values = []
+    for i, text in enumerate(features.split(",")):
+        try:
+            values.append(float(text))
+        except ValueError:
+            raise click.UsageError(f"feature {i + 1} is not a number: {text.strip()!r}") from None
+    click.echo(chain.feature_commitment(circuit_dir, values))
+
+
 @cli.command("submit")
 @click.argument("proof_paths", metavar="PROOF.json...", nargs=-1, required=True,
                 type=click.Path(dir_okay=False))

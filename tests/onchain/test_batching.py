@@ -5,6 +5,8 @@ as the circuit computes it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -156,3 +158,20 @@ def test_one_borrower_in_two_slots_acts_consistently(lending):
     assert [(e["borrower"], e["newRateBps"]) for e in s.effects] == [(gil, RATE_MID), (gil, RATE_MID)]
     assert rate(handle, gil) == RATE_MID
     expect_revert(lambda: submit(env, handle, padded, [gil, gil]), "StatementAlreadyConsumed")
+
+
+def test_oracle_computes_commitments_with_the_cli(circuits):
+    """`zkinfer commitment DIR X1,...`: what the publisher posts, with usage errors (exit 2) for bad features."""
+
+    def zkinfer(*args):
+        return subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True, text=True)
+
+    c = circuits["credit_hashed_k2"]
+    ok = zkinfer("commitment", c.dir, ",".join(str(x) for x in PD_MID))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == chain.feature_commitment(c.dir, PD_MID)
+    bad = zkinfer("commitment", c.dir, "0.25,0,zero,0")
+    assert bad.returncode == 2 and "feature 3 is not a number: 'zero'" in bad.stderr
+    short = zkinfer("commitment", c.dir, "0.25,0")
+    assert short.returncode == 2 and "takes 4 features per subject, got 2" in short.stderr
+    assert "Traceback" not in bad.stderr + short.stderr
