@@ -219,14 +219,14 @@ def test_status_and_export(tmp_path, capsys):
 
     assert jobs.export(out, "csv", tmp_path / "r.csv") == 2
     assert (tmp_path / "r.csv").read_text().splitlines() == [
-        "id,label,output_0,proof_path",
-        f"{specs[0].id},alice,0.25,{out}/proofs/{specs[0].id}.json",
-        f"{specs[1].id},,0.75,{out}/proofs/{specs[1].id}.json",
+        "id,label,output_0,proof_path,slot",
+        f"{specs[0].id},alice,0.25,{out}/proofs/{specs[0].id}.json,0",
+        f"{specs[1].id},,0.75,{out}/proofs/{specs[1].id}.json,0",
     ]
     jobs.export(out, "jsonl")
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert lines[0] == {"id": specs[0].id, "label": "alice", "outputs": [[0.25]],
-                        "proof": f"{out}/proofs/{specs[0].id}.json"}
+                        "proof": f"{out}/proofs/{specs[0].id}.json", "slot": 0}
     with pytest.raises(UsageError, match="unknown export format"):
         jobs.export(out, "xml")
     with pytest.raises(UsageError, match="no job store"):
