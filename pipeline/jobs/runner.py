@@ -346,7 +346,8 @@ def _adoptable(store: JobStore, path: Path, manifest_sha256: str, slots: SlotLay
         real, padding = entries[:n], entries[n:]
         ids = [e["job_id"] for e in real]
         if ([e["slot"] for e in entries] != list(range(slots.count)) or not real or len(set(ids)) != n
-                or any(e["padding"] or e["job_id"] != real[-1]["job_id"] for e in padding)
+                or any(e["padding"] for e in real)
+                or any(not e["padding"] or e["job_id"] != real[-1]["job_id"] for e in padding)
                 or pack_id(ids, slots.count) != path.stem or meta.get("pack_id", path.stem) != path.stem):
             return None
         for e in real:
