@@ -25,6 +25,9 @@
       "timings_s": {"settings": ..., "calibrate": ..., "compile": ..., "fidelity": ..., "setup": ...}
     }
 
+`batch_size` is K, the inferences one proof covers; `slot_layout` says which part of the input and outputs
+each of them ("slots") takes, for batch jobs and the chain alike.
+
 The manifest's own sha256 (`manifest_hash`) is what identifies a circuit version on chain and in job ids.
 Verifying artifacts against it hashes every file once per process and circuit (a LeNet-5 proving key is
 4.4 GB): the result is cached keyed by each file's (size, mtime, inode), so a file replaced or edited in
