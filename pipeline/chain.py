@@ -499,8 +499,8 @@ def instance_layout(manifest: manifest_mod.Manifest) -> tuple[int, bool, int, in
     if not hashed and not lay["inputs"]:
         raise UsageError(f"{name}: inputs are neither public nor hashed: a proof could not be bound "
                          "to a subject")
-    # Hashed inputs: one input tensor (one Poseidon hash) per subject. Public: the batch dimension.
-    slots = lay["input_hashes"] if hashed else int(c.get("batch_size") or 1)
+    # Hashed inputs: one input tensor (one Poseidon hash) per subject. Public: the inferences per proof.
+    slots = lay["input_hashes"] if hashed else manifest_mod.slot_count(c)
     if lay["outputs"] % slots or lay["inputs"] % slots:
         raise UsageError(f"{name}: {lay['inputs']} inputs and {lay['outputs']} outputs do not split into "
                          f"{slots} slots")
@@ -781,11 +781,22 @@ def subjects_for(handle: GateHandle, given: list[str]) -> list[bytes]:
     return out
 
 
-def _take_subjects(handle: GateHandle, subjects: list[str], used: int) -> tuple[list[bytes], int]:
+def _take_subjects(handle: GateHandle, subjects: list[str], used: int, proof: dict | None = None,
+                   path=None) -> tuple[list[bytes], int]:
+    """The next proof's subjects from `subjects`, one per slot in slot order. A proof from `zkinfer batch`
+    lists its slots; its padding slots (a short last pack, repeating its last row) take no --subject:
+    they repeat the last real slot's subject, the same borrower with the same features again."""
     if handle.consumer == "bond":
         return subjects_for(handle, []), used
     n = handle.layout["slots"]
-    return subjects_for(handle, subjects[used: used + n]), used + n
+    padding = sum(bool(s.get("padding")) for s in (proof or {}).get("slots") or [])
+    given = subjects[used: used + n - padding]
+    if padding and len(given) == n - padding:
+        given += given[-1:] * padding
+    elif padding:
+        raise UsageError(f"{path}: its proof covers {n - padding} borrower(s) ({padding} padding slot(s) repeat "
+                         f"the last): give one --subject ADDRESS per borrower, got {len(given)}")
+    return subjects_for(handle, given), used + n - padding
 
 
 @dataclass(frozen=True)
@@ -807,9 +818,13 @@ def post_features(proof_paths: list[str | os.PathLike], rpc_url: str, *, subject
     for path in proof_paths:
         proof = load_proof(path)
         handle = _proof_gate(chain, proof, path, deployments_dir)
-        subject_words, used = _take_subjects(handle, subjects or [], used)
+        subject_words, used = _take_subjects(handle, subjects or [], used, proof, path)
+        posted = set()
         for subject, commitment in zip(subject_words, slot_commitments(_instances(proof), handle.layout),
                                        strict=True):
+            if (subject, commitment) in posted:  # a padding slot: its subject's features are already posted
+                continue
+            posted.add((subject, commitment))
             receipt = chain.transact(handle.gate.functions.postFeatures(subject, commitment),
                                      f"posting features for subject 0x{subject.hex()}")
             event = handle.gate.events.FeaturesPosted().process_receipt(receipt)[0]["args"]
@@ -849,7 +864,8 @@ def submit(proof_paths: list[str | os.PathLike], rpc_url: str, *, subjects: list
     """Send proofs to their circuits' gates, one transaction each; returns what each changed and its gas.
 
     Lending proofs need one `subjects` entry (a borrower address) per slot, consumed in order across the
-    proofs; bond proofs are about the current period. A gate's refusal raises ContractRevertError with
+    proofs (a batch proof's `slots` list the order; its padding slots take none, see `_take_subjects`);
+    bond proofs are about the current period. A gate's refusal raises ContractRevertError with
     the custom error's name and arguments (e.g. StatementAlreadyConsumed for a replayed proof).
     """
     chain = Chain(rpc_url, private_key)
@@ -857,7 +873,7 @@ def submit(proof_paths: list[str | os.PathLike], rpc_url: str, *, subjects: list
     for path in proof_paths:
         proof = load_proof(path)
         handle = _proof_gate(chain, proof, path, deployments_dir)
-        subject_words, used = _take_subjects(handle, subjects or [], used)
+        subject_words, used = _take_subjects(handle, subjects or [], used, proof, path)
         results.append(submit_calldata(handle, proof["calldata"], subject_words, str(path)))
     _check_subjects_used(subjects, used)
     return results

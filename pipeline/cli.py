@@ -355,7 +355,7 @@ def submit_cmd(proof_paths, rpc, subjects, deployments_dir):
 @click.argument("circuit_dir", metavar="DIR", type=click.Path(file_okay=False))
 @click.argument("inputs_path", metavar="INPUTS", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output directory: the job store (jobs.sqlite) and proofs/<job id>.json.")
+              help="Output directory: the job store (jobs.sqlite) and proofs/<id>.json.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Provers working in parallel (processes, or Ray actors).")
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
@@ -370,10 +370,14 @@ def submit_cmd(proof_paths, rpc, subjects, deployments_dir):
               show_default=True, help="Seconds a job may take; then its prover is killed and the job fails.")
 @click.option("--retry-failed", is_flag=True,
               help="Queue failed jobs again (rows that are not valid inputs stay failed).")
+@click.option("--no-pad", is_flag=True,
+              help="Circuits proving K inferences at once: leave a last pack of fewer than K rows queued for a "
+                   "later run instead of padding it with a repeat of its last row.")
 def batch_cmd(circuit_dir, inputs_path, out_dir, workers, backend, address, gpus_per_job, cpus_per_job,
-              threads_per_worker, timeout_s, retry_failed):
+              threads_per_worker, timeout_s, retry_failed, no_pad):
     """Prove every row of INPUTS (JSONL or CSV); run it again to resume after a crash or Ctrl-C.
 
+    Each row is one inference; a circuit built with --batch K proves K rows per proof.
     Exit 0 when every job is proved, 1 when some failed, 2 for usage errors, 130 when interrupted.
     """
     from .jobs import auto_progress, run_batch
@@ -381,7 +385,7 @@ def batch_cmd(circuit_dir, inputs_path, out_dir, workers, backend, address, gpus
     summary = run_batch(circuit_dir, inputs_path, out_dir, workers=workers, backend=backend, address=address,
                         gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,
                         threads_per_worker=threads_per_worker, timeout_s=timeout_s, retry_failed=retry_failed,
-                        progress=auto_progress())
+                        progress=auto_progress(), pad=not no_pad)
     _print_batch(summary)
     if summary.exit_code:
         sys.exit(summary.exit_code)
@@ -401,6 +405,12 @@ def _print_batch(s) -> None:
                    f"{s.adopted} proof file(s) adopted (written just before a stop)")
     rate = f", {s.proofs_per_minute:.1f} proofs/min" if s.proofs_per_minute else ""
     click.echo(f"this run:   {s.proved_now} proved, {s.failed_now} failed in {s.elapsed_s:.1f} s{rate}")
+    if s.slots > 1:
+        padded = f", {s.padded_now} padding slot(s)" if s.padded_now else ""
+        click.echo(f"packing:    {s.slots} inferences per proof: {s.proofs_now} proof(s) this run{padded}, "
+                   f"{s.proofs} in all")
+    if s.waiting:
+        click.echo(f"waiting:    {s.waiting} row(s) waiting for a full pack of {s.slots} (--no-pad)")
     click.echo(f"proofs:     {s.out_dir / 'proofs'}")
     _print_failures(s.failures[:MAX_FAILURES_SHOWN])
     if len(s.failures) > MAX_FAILURES_SHOWN:
@@ -441,13 +451,17 @@ def jobs_status_cmd(out_dir, as_json):
     c = st["counts"]
     click.echo(f"store:      {out_dir} (circuit {st['circuit']}, manifest {st['manifest_sha256'][:16]}...)")
     click.echo(f"jobs:       {st['total']}: {c['proved']} proved, {c['failed']} failed, {c['queued']} queued, "
-               f"{c['running']} running")
+               f"{c['running']} running (one inference each)")
+    padded = f", {st['padded_slots']} padding slot(s)" if st["padded_slots"] else ""
+    click.echo(f"proofs:     {st['proofs']} ({st['slots']} inference(s) per proof{padded})")
     run = st["last_run"]
     if run:
         state = {True: "running", False: run["outcome"] or "stopped (crashed or killed)", None: "unknown (other host)"}
         rate = f", {run['proofs_per_minute']:.1f} proofs/min" if run["proofs_per_minute"] else ""
+        if st["slots"] > 1 and run["inferences_per_minute"]:
+            rate += f", {run['inferences_per_minute']:.1f} inferences/min"
         click.echo(f"last run:   {state[run['active']]}, {run['backend']} x{run['workers']}: {run['proved']} proved "
-                   f"in {run['elapsed_s']:.1f} s{rate} ({st['runs']} runs in all)")
+                   f"in {run['proofs']} proof(s), {run['elapsed_s']:.1f} s{rate} ({st['runs']} runs in all)")
     if st["mean_prove_s"] is not None:
         click.echo(f"prove time: {st['mean_prove_s']:.2f} s per proof on average")
     _print_failures(st["failures"])
@@ -458,7 +472,7 @@ def jobs_status_cmd(out_dir, as_json):
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("--out", "dest", default="-", show_default=True, help="File to write ('-': stdout).")
 def jobs_export_cmd(out_dir, fmt, dest):
-    """Write id, label, outputs and proof path of every proved job."""
+    """Write id, label, outputs, proof path and slot of every proved job (one line per inference and label)."""
     from .jobs import export
 
     n = export(out_dir, fmt, dest)

@@ -52,6 +52,11 @@ class ProofError(ZkinferError):
     exit_code = 1
 
 
+class OutOfRangeError(ProofError):
+    """The input's witness falls outside the calibrated range (or fails the circuit's constraints): the
+    input's fault, not the prover's."""
+
+
 class ChainError(ZkinferError):
     """A chain interaction failed: RPC unreachable, transaction reverted, refused deployment."""
 

@@ -10,6 +10,12 @@ A proof file is ezkl's proof.json (`instances`, `proof`, `hex_proof`, `pretty_pu
     "calldata":       {"proof": "0x...", "instances": ["0x<uint256>", ...]}: Halo2Verifier.verifyProof's arguments
     "zkinfer":        {"circuit", "manifest_sha256", "input_sha256", "proved_at", "prove_s", "version"}
 
+`prove_rows` proves K separate inferences ("rows", one per slot of a K-slot circuit, see
+`manifest.SlotLayout`) as one proof, padding a short list by repeating its last row, and adds:
+
+    "slots":          [{"slot", "input_sha256", "padding", "outputs"}, ...]: one per slot, in slot order;
+                      `outputs` are that slot's share of `outputs`; `padding` marks a repeated row
+
 Private inputs never appear in the file; the input's sha256 only identifies which input was proven.
 """
 
@@ -21,6 +27,7 @@ import os
 import tempfile
 import time
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from . import __version__
@@ -28,7 +35,7 @@ from . import manifest as manifest_mod
 from . import witness as witness_mod
 from .artifacts import canonical_json, read_json, sha256_bytes, write_json_atomic
 from .compile import CircuitSettings
-from .errors import ProofError
+from .errors import InputError, OutOfRangeError, ProofError, UsageError
 from .inputs import check_single, parse_input_data
 
 
@@ -81,28 +88,98 @@ class Prover:
     def circuit(self) -> dict:
         return self.manifest.circuit
 
+    @cached_property
+    def slots(self) -> manifest_mod.SlotLayout:
+        """How many inferences one proof covers and how they share the input (UsageError if unclear)."""
+        return manifest_mod.slot_layout(self.circuit)
+
+    def parse_row(self, obj, where: str = "input") -> list[list[float]]:
+        """Validate one inference (one slot's input, ezkl format) against the circuit. For K = 1 this is
+        `parse_input`; for K > 1 a whole K-slot input is refused with a message saying so."""
+        s = self.slots
+        if s.count == 1:
+            return self.parse_input(obj, where)
+        try:
+            flat = parse_input_data(obj, where, list(s.sizes))
+            check_single(flat, list(s.sizes), list(s.shapes), where)
+        except InputError:
+            if not self._is_whole_input(obj):
+                raise
+            raise InputError(f"{where}: this is a whole {s.count}-inference circuit input; give one inference "
+                             f"(shape {' + '.join(str(list(x)) for x in s.shapes)}) per row: the batch packs "
+                             f"{s.count} rows into each proof") from None
+        return flat
+
     def parse_input(self, obj, where: str = "input") -> list[list[float]]:
         """Validate one ezkl-format input object against the circuit's input shapes."""
         flat = parse_input_data(obj, where, self.input_sizes)
         check_single(flat, self.input_sizes, self.input_shapes, where)
         return flat
 
+    def _is_whole_input(self, obj) -> bool:
+        try:
+            self.parse_input(obj)
+        except InputError:
+            return False
+        return True
+
+    def _checked_witness(self, flat: list[list[float]], wpath: Path, where: str) -> witness_mod.Witness:
+        """The witness of a parsed input, written to `wpath`; OutOfRangeError if it falls off a lookup table
+        or fails the circuit's constraints (what the prover would hang on or fail obscurely with)."""
+        compiled = self.dir / manifest_mod.COMPILED
+        w = witness_mod.generate(flat, compiled, out_path=wpath)
+        why = w.lookup_violation(self.settings) or witness_mod.constraint_violation(wpath, compiled)
+        if why:
+            raise OutOfRangeError(f"{where}: {why}")
+        return w
+
+    def check_row(self, row: list[list[float]], where: str = "input") -> str | None:
+        """Why one inference cannot be proven (outside the calibrated range), or None: the row alone, in
+        every slot, through witness generation, the range check and the mock prover (no proof).
+
+        In a batch model the slots do not interact, so a pack's witness fails when one of its rows does;
+        this names the row."""
+        flat = self.parse_row({"input_data": row}, where)
+        with tempfile.TemporaryDirectory(prefix="zkinfer-check-") as tmp:
+            try:
+                self._checked_witness(self.slots.pack([flat] * self.slots.count), Path(tmp) / "witness.json",
+                                      where)
+            except ProofError as e:
+                return e.message
+        return None
+
+    def prove_rows(self, rows: list[list[list[float]]], out_path: str | os.PathLike | None = None,
+                   where: str = "input") -> dict:
+        """Prove 1..K inferences (one ezkl input_data per row, one slot's worth each) as one proof.
+
+        Fewer than K rows are padded by repeating the last row (marked `padding` in the file's `slots`).
+        Raises like `prove`; an OutOfRangeError does not say which row is at fault (see `check_row`).
+        """
+        k = self.slots.count
+        if not 1 <= len(rows) <= k:
+            raise UsageError(f"{where}: {len(rows)} rows for a circuit proving {k} inferences at once")
+        parsed = [self.parse_row({"input_data": r}, where) for r in rows]
+        padded = parsed + [parsed[-1]] * (k - len(parsed))
+        proof = self.prove(self.slots.pack(padded), where=where)
+        proof["slots"] = [{"slot": i, "input_sha256": input_digest(r), "padding": i >= len(parsed),
+                           "outputs": self.slots.outputs_of(proof["outputs"], i)} for i, r in enumerate(padded)]
+        if out_path is not None:
+            write_json_atomic(out_path, proof, indent=None)
+        return proof
+
     def prove(self, input_data: list[list[float]], out_path: str | os.PathLike | None = None,
               where: str = "input") -> dict:
-        """Prove one inference. `input_data` is ezkl's value: one flat list per model input.
+        """Prove one circuit input (all K slots of a K-slot circuit). `input_data` is ezkl's value: one flat
+        list per model input.
 
-        Raises InputError if the input does not fit the circuit, ProofError if it falls outside the
-        calibrated range or proving fails. With `out_path` the proof file is written atomically.
+        Raises InputError if the input does not fit the circuit, OutOfRangeError if it falls outside the
+        calibrated range, ProofError if proving fails. With `out_path` the proof file is written atomically.
         """
         flat = self.parse_input({"input_data": input_data}, where)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
             wpath = Path(tmp) / "witness.json"
-            w = witness_mod.generate(flat, self.dir / manifest_mod.COMPILED, out_path=wpath)
-            why = w.lookup_violation(self.settings) or witness_mod.constraint_violation(
-                wpath, self.dir / manifest_mod.COMPILED)
-            if why:
-                raise ProofError(f"{where}: {why}")
+            w = self._checked_witness(flat, wpath, where)
             ppath = Path(tmp) / "proof.json"
             try:
                 import ezkl

@@ -19,6 +19,8 @@ from .errors import UsageError
 from .prove import decode_public_outputs, evm_calldata
 
 REQUIRED_FIELDS = ("instances", "proof", "hex_proof")
+# What zkinfer adds to ezkl's proof.json (see pipeline.prove); ezkl is handed the file without them.
+ZKINFER_FIELDS = ("outputs", "outputs_public", "calldata", "zkinfer", "slots")
 # Decoded outputs are printed with float rounding; they must match the instances to this precision.
 OUTPUT_MATCH_EPS = 1e-9
 
@@ -50,6 +52,13 @@ def _consistency_problem(proof: dict, circuit: dict, manifest_sha: str) -> str |
             for a, b in zip(claimed, proven, strict=True)
         ):
             return "outputs field does not match the proven output instances"
+    slots = proof.get("slots")
+    if slots is not None:
+        layout = manifest_mod.slot_layout(circuit)
+        if len(slots) != layout.count or [s.get("slot") for s in slots] != list(range(layout.count)):
+            return f"slots field lists {len(slots)} slots, the circuit has {layout.count}"
+        if any(s.get("outputs") != layout.outputs_of(proof["outputs"], i) for i, s in enumerate(slots)):
+            return "slots field's outputs do not match the outputs field"
     return None
 
 
@@ -81,8 +90,7 @@ def verify_proof(circuit_dir: str | os.PathLike, proof_path: str | os.PathLike) 
     with tempfile.TemporaryDirectory(prefix="zkinfer-verify-") as tmp:
         # ezkl reads only ezkl's own fields; hand it exactly those.
         p = Path(tmp) / "proof.json"
-        p.write_text(json.dumps({k: v for k, v in proof.items() if k not in ("outputs", "calldata", "zkinfer",
-                                                                             "outputs_public")}))
+        p.write_text(json.dumps({k: v for k, v in proof.items() if k not in ZKINFER_FIELDS}))
         try:
             ok = ezkl.verify(str(p), str(m.artifact(manifest_mod.SETTINGS)), str(m.artifact(manifest_mod.VK)),
                              str(m.artifact(manifest_mod.SRS)))

@@ -43,3 +43,27 @@ def write_input_file(path: Path, samples: np.ndarray) -> Path:
     """ezkl input.json with samples back to back for a single-input model."""
     path.write_text(json.dumps({"input_data": [np.asarray(samples, dtype=float).ravel().tolist()]}))
     return path
+
+
+def make_slots_onnx(path: Path, weights: list[float], bias: float = 0.0, k: int = 2, split: bool = True) -> Path:
+    """y = sigmoid(x @ weights + bias) for K inferences at once: K inputs [1, n] concatenated (`split`, like
+    `--batch K --split-inputs`), or one input [K, n] (like `--batch K`). Output [K, 1], row i for slot i."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    n = len(weights)
+    inits = [numpy_helper.from_array(np.asarray(weights, dtype=np.float32).reshape(n, 1), "w"),
+             numpy_helper.from_array(np.asarray([bias], dtype=np.float32), "b")]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["z"]),
+             helper.make_node("Sigmoid", ["z"], ["y"])]
+    if split:
+        nodes.insert(0, helper.make_node("Concat", [f"x{i}" for i in range(k)], ["x"], axis=0))
+        inputs = [helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [1, n]) for i in range(k)]
+    else:
+        inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [k, n])]
+    graph = helper.make_graph(nodes, "slots", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [k, 1])],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path

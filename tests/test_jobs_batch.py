@@ -163,7 +163,7 @@ def test_status_and_export_of_a_real_batch(local_batch):
 
     r = zkinfer("jobs", "export", out, "--format", "csv")
     rows = r.stdout.splitlines()
-    assert rows[0] == "id,label,output_0,proof_path" and len(rows) == 5  # alice and alice-again share a proof
+    assert rows[0] == "id,label,output_0,proof_path,slot" and len(rows) == 5  # alice and alice-again share a proof
     by_label = {row.split(",")[1]: row.split(",") for row in rows[1:]}
     assert by_label["alice"][0] == by_label["alice-again"][0] and by_label["alice"][3] == by_label["alice-again"][3]
     assert set(by_label) == {"alice", "alice-again", "", "carol"}
@@ -257,7 +257,7 @@ def test_a_dead_prover_process_loses_only_its_job(tiny_circuit):
         t0 = time.monotonic()
         while not backend.free_slots():
             assert not backend.poll(0.2) and time.monotonic() - t0 < 60
-        backend.submit(Task("job-1", samples(tiny_circuit)[0], "in.jsonl line 1"))
+        backend.submit(Task.single("job-1", samples(tiny_circuit)[0], "in.jsonl line 1"))
         os.kill(backend._workers[0].process.pid, signal.SIGKILL)
         outcomes = []
         while not outcomes:
@@ -345,7 +345,7 @@ def test_ray_ships_the_circuit_to_a_node_that_lacks_it(tiny_circuit, ray_cluster
         shipped = fresh / sha / "pk.key"
         assert shipped.stat().st_ino != (tiny_circuit / "pk.key").stat().st_ino  # written from the object store
         sample = samples(tiny_circuit)[4]
-        outcome = ray.get(actor.prove.remote(Task("j", sample, "in.jsonl line 1")))
+        outcome = ray.get(actor.prove.remote(Task.single("j", sample, "in.jsonl line 1")))
         assert outcome.kind == PROVED, outcome.reason
         assert outcome.proof["zkinfer"]["input_sha256"] == input_digest(sample)
     finally:

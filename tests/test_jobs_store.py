@@ -194,6 +194,93 @@ def test_recovery_requeues_adopts_and_cleans(tmp_path):
         assert not list(proofs.glob(".*.tmp"))
 
 
+def test_slot_layouts_split_stacked_and_unclear():
+    split = manifest_mod.slot_layout({"batch_size": 2, "input_shapes": [[1, 3], [1, 3]], "output_shapes": [[2, 1]]})
+    assert (split.count, split.split, split.shapes, split.sizes) == (2, True, ((1, 3),), (3,))
+    rows = [[[1.0, 2.0, 3.0]], [[4.0, 5.0, 6.0]]]
+    assert split.pack(rows) == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]] and split.unpack(split.pack(rows)) == rows
+    assert split.outputs_of([[0.25, 0.75]], 1) == [[0.75]]
+
+    stacked = manifest_mod.slot_layout({"batch_size": 3, "input_shapes": [[3, 2]], "output_shapes": [[3, 2], [3, 1]]})
+    assert (stacked.split, stacked.shapes, stacked.sizes) == (False, ((1, 2),), (2,))
+    rows = [[[1.0, 2.0]], [[3.0, 4.0]], [[5.0, 6.0]]]
+    assert stacked.pack(rows) == [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]] and stacked.unpack(stacked.pack(rows)) == rows
+    assert stacked.outputs_of([[1, 2, 3, 4, 5, 6], [7, 8, 9]], 2) == [[5, 6], [9]]
+
+    one = manifest_mod.slot_layout({"input_shapes": [[1, 8], [1, 2]], "output_shapes": [[1, 1]]})
+    assert one.count == 1 and one.pack([[[1.0] * 8, [2.0] * 2]]) == [[1.0] * 8, [2.0] * 2]
+    with pytest.raises(UsageError, match="proves 2 inferences at once, but its input shapes"):
+        manifest_mod.slot_layout({"batch_size": 2, "input_shapes": [[1, 3]], "output_shapes": [[2, 1]]})
+
+
+def test_pack_ids_come_from_members_in_slot_order():
+    a, b = "a" * 32, "b" * 32
+    assert jobs.pack_id([a], 1) == a  # one-slot circuits: proofs/<job id>.json as before
+    assert jobs.pack_id([a, b], 2) == jobs.pack_id([a, b], 2) != jobs.pack_id([b, a], 2)
+    assert jobs.pack_id([a], 2) != a and len(jobs.pack_id([a, b], 2)) == 32
+
+
+K2 = manifest_mod.slot_layout({"batch_size": 2, "input_shapes": [[1, 8], [1, 8]], "output_shapes": [[2, 1]]})
+
+
+def _fake_pack(job_ids, specs, manifest=M1, slots=2):
+    """A pack proof file's fields as the coordinator writes them (no real proof inside)."""
+    padded = list(job_ids) + [job_ids[-1]] * (slots - len(job_ids))
+    entries = [{"slot": i, "job_id": j, "labels": [], "input_sha256": specs[j].input_sha256,
+                "padding": i >= len(job_ids), "outputs": [[0.1 * i]]} for i, j in enumerate(padded)]
+    return {"instances": [["00" * 32]], "hex_proof": "0x00", "proof": [0],
+            "outputs": [[0.1 * i for i in range(slots)]], "slots": entries,
+            "zkinfer": {"manifest_sha256": manifest, "input_sha256": "x", "pack_id": jobs.pack_id(job_ids, slots),
+                        "prove_s": 1.5}}
+
+
+def test_recovery_adopts_whole_packs_and_requeues_vanished_ones(tmp_path):
+    specs = {s.id: s for s in (_spec([float(i)] * 8) for i in range(7))}
+    ids = list(specs)
+    with JobStore(tmp_path, create=True) as store:
+        store.add(specs.values())
+        run = store.start_run("local", 1)
+        packs = [ids[0:2], ids[2:4], ids[4:5]]
+        for members in packs:
+            store.mark_pack_running(jobs.pack_id(members, 2), members, run, "local")
+        proofs = tmp_path / "proofs"
+        for members in (packs[0], packs[2]):  # published just before the crash, the second one padded
+            pid = jobs.pack_id(members, 2)
+            (proofs / f"{pid}.json").write_text(json.dumps(_fake_pack(members, specs)))
+        # A file whose name is not its members' pack id (slots swapped) is not adopted.
+        wrong = _fake_pack(packs[1], specs)
+        (proofs / f"{jobs.pack_id(packs[1][::-1], 2)}.json").write_text(json.dumps(wrong))
+        # A proved pack whose file has gone: both its jobs are proven again.
+        gone = jobs.pack_id(ids[5:7], 2)
+        store.mark_pack_running(gone, ids[5:7], run, "local")
+        store.mark_pack_proved(gone, f"proofs/{gone}.json", [(ids[5], 0, [[0.1]]), (ids[6], 1, [[0.2]])], 1.0,
+                               "h:1", run)
+
+        assert _recover(store, M1, K2) == (5, 2)
+        assert [store.job(i).state for i in ids] == ["proved"] * 2 + ["queued"] * 2 + ["proved"] + ["queued"] * 2
+        assert [(store.job(i).pack_id, store.job(i).slot) for i in ids[:2]] == [(jobs.pack_id(packs[0], 2), i)
+                                                                                for i in range(2)]
+        assert store.job(ids[5]).proof_path is None and store.job(ids[5]).pack_id is None
+        rows = {r["id"]: r for r in store.proved_rows()}
+        assert json.loads(rows[ids[1]]["outputs_json"]) == [[0.1]] and rows[ids[1]]["slot"] == 1
+        assert store.proof_count() == 2
+        assert _recover(store, M2, K2) == (0, 0)  # another circuit's files are never adopted
+
+
+def test_a_version_1_store_is_migrated_when_opened(tmp_path):
+    with JobStore(tmp_path, create=True) as store:
+        spec = _spec(ROW)
+        store.add([spec])
+        store.mark_running(spec.id, store.start_run("local", 1), "local")
+        store.mark_proved(spec.id, f"proofs/{spec.id}.json", [[0.5]], 1.0, "h:1", None)
+        store.db.execute("ALTER TABLE jobs DROP COLUMN pack_id")
+        store.db.execute("ALTER TABLE jobs DROP COLUMN slot")
+    with JobStore(tmp_path) as store:
+        job = store.job(spec.id)
+        assert (job.state, job.pack_id, job.slot) == ("proved", spec.id, 0)
+        assert store.proved_rows()[0]["slot"] == 0
+
+
 def _store_with_results(out):
     with JobStore(out, create=True) as store:
         store.bind_circuit(M1, "tiny", "/circuits/tiny")
@@ -219,14 +306,14 @@ def test_status_and_export(tmp_path, capsys):
 
     assert jobs.export(out, "csv", tmp_path / "r.csv") == 2
     assert (tmp_path / "r.csv").read_text().splitlines() == [
-        "id,label,output_0,proof_path",
-        f"{specs[0].id},alice,0.25,{out}/proofs/{specs[0].id}.json",
-        f"{specs[1].id},,0.75,{out}/proofs/{specs[1].id}.json",
+        "id,label,output_0,proof_path,slot",
+        f"{specs[0].id},alice,0.25,{out}/proofs/{specs[0].id}.json,0",
+        f"{specs[1].id},,0.75,{out}/proofs/{specs[1].id}.json,0",
     ]
     jobs.export(out, "jsonl")
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert lines[0] == {"id": specs[0].id, "label": "alice", "outputs": [[0.25]],
-                        "proof": f"{out}/proofs/{specs[0].id}.json"}
+                        "proof": f"{out}/proofs/{specs[0].id}.json", "slot": 0}
     with pytest.raises(UsageError, match="unknown export format"):
         jobs.export(out, "xml")
     with pytest.raises(UsageError, match="no job store"):

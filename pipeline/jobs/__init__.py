@@ -5,11 +5,11 @@
     summary = jobs.run_batch("circuits/credit_risk", "borrowers.csv", "runs/2024-06-01", workers=2)
     print(summary.proved, summary.failed, summary.exit_code)
     jobs.status("runs/2024-06-01")                        # counts, failures, throughput
-    jobs.export("runs/2024-06-01", "csv", "scores.csv")   # id, label, outputs, proof path
+    jobs.export("runs/2024-06-01", "csv", "scores.csv")   # id, label, outputs, proof path, slot
 
 The CLI (`zkinfer batch`, `zkinfer jobs status|export`) is a thin layer over these. Modules:
 
-    sources      JSONL/CSV rows -> jobs with content-derived ids
+    sources      JSONL/CSV rows (one inference each) -> jobs with content-derived ids; pack ids
     store        the SQLite job store and the OUTDIR lock
     runner       the coordinator: crash recovery, dispatch, results; run_batch, measure_throughput
     worker       what a prover process or actor runs
@@ -22,11 +22,11 @@ The CLI (`zkinfer batch`, `zkinfer jobs status|export`) is a thin layer over the
 from .progress import LineProgress, Progress, RichProgress, auto_progress
 from .report import EXPORT_FORMATS, export, status
 from .runner import BACKENDS, DEFAULT_TIMEOUT_S, BatchSummary, measure_throughput, run_batch
-from .sources import JobSpec, job_id, read_inputs
+from .sources import JobSpec, job_id, pack_id, read_inputs
 from .store import JobStore
 
 __all__ = [
     "BACKENDS", "DEFAULT_TIMEOUT_S", "EXPORT_FORMATS", "BatchSummary", "JobSpec", "JobStore", "LineProgress",
-    "Progress", "RichProgress", "auto_progress", "export", "job_id", "measure_throughput", "read_inputs",
+    "Progress", "RichProgress", "auto_progress", "export", "job_id", "measure_throughput", "pack_id", "read_inputs",
     "run_batch", "status",
 ]

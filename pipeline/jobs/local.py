@@ -1,8 +1,9 @@
-"""The local backend: N prover processes on this machine, one job at a time each, with a per-job timeout.
+"""The local backend: N prover processes on this machine, one task (the pack of jobs one proof covers: one
+job for a one-slot circuit) at a time each, with a per-task timeout.
 
 Not a multiprocessing.Pool: a pool cannot kill the one worker whose proof hangs (ezkl's `prove` deadlocks on
 some inputs) without taking the pool down. Here each worker has its own pipe, the coordinator knows which
-job each one holds, and a worker past its deadline is killed and replaced; only its job fails.
+task each one holds, and a worker past its deadline is killed and replaced; only its task fails.
 
 Workers are started with `spawn`: ezkl is a Rust extension with its own thread pools, which do not survive
 a fork.
@@ -71,7 +72,7 @@ class LocalBackend:
         w.task, w.deadline = task, time.monotonic() + self._timeout_s
 
     def poll(self, timeout: float) -> list[Outcome]:
-        """Wait up to `timeout` seconds for something to happen; return the jobs that finished."""
+        """Wait up to `timeout` seconds for something to happen; return the tasks that finished."""
         deadlines = [w.deadline - time.monotonic() for w in self._workers if w.task]
         wait([w.conn for w in self._workers] + [w.process.sentinel for w in self._workers],
              timeout=max(0.0, min([timeout, *deadlines])))
@@ -95,13 +96,13 @@ class LocalBackend:
                 if w.label is None:
                     raise ProofError(f"a prover worker exited while starting (exit code {w.process.exitcode})")
                 if w.task:
-                    outcomes.append(Outcome(w.task.job_id, LOST, worker=w.label,
+                    outcomes.append(Outcome(w.task.pack_id, LOST, worker=w.label,
                                             reason=f"{w.task.where}: prover process {w.label} died "
                                                    f"({_exit_reason(w.process.exitcode)})"))
                 w.stop()
                 self._workers[i] = self._start()
             elif w.task and time.monotonic() > w.deadline:
-                outcomes.append(Outcome(w.task.job_id, TIMEOUT, worker=w.label,
+                outcomes.append(Outcome(w.task.pack_id, TIMEOUT, worker=w.label,
                                         reason=f"{w.task.where}: no proof after {self._timeout_s:g} s; "
                                                "the prover process was killed"))
                 w.stop()

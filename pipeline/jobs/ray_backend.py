@@ -1,9 +1,9 @@
 """The Ray backend: the same jobs proven by Ray actors, on one machine or across a cluster.
 
-Each actor loads the circuit once (from its node's cache, see `node_cache`) and then proves one job at a
-time; the coordinator keeps at most one job in flight per actor, records every result in the job store
-itself, and kills and replaces an actor whose job runs past the timeout. Actors request `num_cpus` and
-`num_gpus` per job, so with `gpus_per_job` Ray places them on GPU nodes only.
+Each actor loads the circuit once (from its node's cache, see `node_cache`) and then proves one task (one
+proof's pack of jobs) at a time; the coordinator keeps at most one task in flight per actor, records every
+result in the job store itself, and kills and replaces an actor whose task runs past the timeout. Actors
+request `num_cpus` and `num_gpus` per job, so with `gpus_per_job` Ray places them on GPU nodes only.
 
 Ray is imported lazily: the local backend and the rest of zkinfer do not need it.
 """
@@ -144,7 +144,7 @@ class RayBackend:
             except ray.exceptions.RayError as e:  # the actor is gone: its process or node died, or never started
                 if s.phase != "busy":
                     raise ProofError(f"a Ray prover actor could not start: {_first_line(e)}") from None
-                outcomes.append(Outcome(s.task.job_id, LOST, worker=s.label,
+                outcomes.append(Outcome(s.task.pack_id, LOST, worker=s.label,
                                         reason=f"{s.task.where}: Ray actor {s.label} died: {_first_line(e)}"))
                 self._replace(s)
                 continue
@@ -158,7 +158,7 @@ class RayBackend:
         now = time.monotonic()
         for s in self._slots:
             if s.phase == "busy" and now > s.deadline:
-                outcomes.append(Outcome(s.task.job_id, TIMEOUT, worker=s.label,
+                outcomes.append(Outcome(s.task.pack_id, TIMEOUT, worker=s.label,
                                         reason=f"{s.task.where}: no proof after {self._timeout_s:g} s; "
                                                f"Ray actor {s.label} was killed"))
                 self._replace(s)

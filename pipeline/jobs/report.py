@@ -19,10 +19,13 @@ EXPORT_FORMATS = ("csv", "jsonl")
 
 
 def status(out_dir: str | os.PathLike) -> dict:
-    """`zkinfer jobs status`: counts per state, the failed jobs and why, and throughput."""
+    """`zkinfer jobs status`: counts per state (of jobs: inferences), proofs, the failed jobs and why, and
+    throughput."""
     with JobStore(out_dir) as store:
         meta = store.meta()
         counts = store.counts()
+        slots = int(meta.get("slots") or 1)
+        proofs = store.proof_count()
         runs = store.runs()
         last = None
         if runs:
@@ -31,9 +34,12 @@ def status(out_dir: str | os.PathLike) -> dict:
             active = _alive(run)
             end = run["ended_at"] or (time.time() if active else stats["last_finished_at"]) or run["started_at"]
             elapsed = end - run["started_at"]
-            last = {**run, "active": active, "proved": stats["proved"], "elapsed_s": round(elapsed, 3),
-                    "proofs_per_minute": round(60 * stats["proved"] / elapsed, 2) if stats["proved"] and elapsed
-                    else None}
+            last = {**run, "active": active, "proved": stats["proved"], "proofs": stats["proofs"],
+                    "elapsed_s": round(elapsed, 3),
+                    "proofs_per_minute": round(60 * stats["proofs"] / elapsed, 2) if stats["proofs"] and elapsed
+                    else None,
+                    "inferences_per_minute": round(60 * stats["proved"] / elapsed, 2)
+                    if stats["proved"] and elapsed else None}
         mean = store.mean_prove_s()
         return {
             "out_dir": str(out_dir),
@@ -41,6 +47,9 @@ def status(out_dir: str | os.PathLike) -> dict:
             "manifest_sha256": meta.get("manifest_sha256"),
             "counts": counts,
             "total": sum(counts.values()),
+            "slots": slots,                                   # inferences per proof
+            "proofs": proofs,
+            "padded_slots": proofs * slots - counts["proved"],  # every proof holds all its real jobs
             "failures": store.failures(),
             "runs": len(runs),
             "last_run": last,
@@ -64,7 +73,8 @@ def _alive(run: dict) -> bool | None:
 
 
 def export(out_dir: str | os.PathLike, fmt: str = "csv", dest: str | os.PathLike = "-") -> int:
-    """`zkinfer jobs export`: one row per proved job and label: id, label, outputs, proof path.
+    """`zkinfer jobs export`: one row per proved job (inference) and label: id, label, the job's own outputs,
+    its proof's path and its slot in that proof (the subject order on chain).
 
     CSV flattens the outputs into columns output_0..output_k; JSONL keeps them as a list per output tensor.
     `dest` "-" writes to stdout; a file is written atomically. Returns the number of rows.
@@ -81,14 +91,14 @@ def export(out_dir: str | os.PathLike, fmt: str = "csv", dest: str | os.PathLike
     if fmt == "jsonl":
         for r in rows:
             buf.write(json.dumps({"id": r["id"], "label": r["label"], "outputs": r["outputs"],
-                                  "proof": r["proof_path"]}) + "\n")
+                                  "proof": r["proof_path"], "slot": r["slot"]}) + "\n")
     else:
         width = max((sum(len(t) for t in r["outputs"]) for r in rows), default=0)
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["id", "label", *(f"output_{i}" for i in range(width)), "proof_path"])
+        w.writerow(["id", "label", *(f"output_{i}" for i in range(width)), "proof_path", "slot"])
         for r in rows:
             flat = [v for t in r["outputs"] for v in t]
-            w.writerow([r["id"], r["label"] or "", *flat, *[""] * (width - len(flat)), r["proof_path"]])
+            w.writerow([r["id"], r["label"] or "", *flat, *[""] * (width - len(flat)), r["proof_path"], r["slot"]])
     if str(dest) == "-":
         sys.stdout.write(buf.getvalue())
     else:

@@ -1,21 +1,34 @@
 """The batch coordinator: read inputs into the store, recover from a crash, dispatch, record results.
 
+A job is one inference (one input row). A circuit proving K inferences at once (K slots, see
+`manifest.SlotLayout`) gets its queued jobs in packs of K, in submission order (store seq); each pack is one
+proof, `OUTDIR/proofs/<pack id>.json`, whose id derives from its members' ids (`sources.pack_id`; for K = 1,
+the job's own id). The last pack of a batch may hold fewer than K jobs: it is dispatched only once no
+other pack is in flight (a failed pack's good rows come back to the queue and may fill it), and the prover
+pads it by repeating its last row; with `pad=False` it stays queued instead, waiting for more rows.
+
+A row outside the calibrated range fails alone: the pack's witness is checked before proving, and when
+it fails, each of its rows is checked alone (witness and mock prover, no proof); the rows at fault fail,
+the others go back to the queue and are packed again (`worker._bad_rows`).
+
 One coordinator per OUTDIR (OutDirLock). On start it repairs what a dead predecessor left:
 
 * jobs marked `running` go back to `queued` (their prover died with the coordinator);
-* a proof file for a queued job is adopted, not proven again, if it belongs to that job (same circuit
-  manifest, same input hash): the predecessor died after publishing the file but before recording it;
+* a proof file no proved job refers to is adopted, not proven again, if it belongs to queued jobs: same
+  circuit manifest, its `slots` name queued jobs of this store with their input hashes, and its name is
+  their pack id. The predecessor died after publishing the file but before recording it;
 * stray temporary files in OUTDIR/proofs (a write cut short) are removed; proof files only ever appear
   whole, by rename;
-* a proved job whose proof file has gone is queued again.
+* a proved job whose proof file has gone is queued again, and with it every job of that proof.
 
-Then every queued job is sent to the backend, at most one per worker; each result is written (proof file,
-then the store) by this process alone. Ctrl-C (or SIGTERM) stops dispatching, kills the workers, requeues
-what they held and reports how to resume.
+Then queued packs are sent to the backend, at most one per worker; each result is written (proof file,
+then every member in one store transaction) by this process alone, so no job is ever proved twice. Ctrl-C
+(or SIGTERM) stops dispatching, kills the workers, requeues what they held and reports how to resume.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import signal
@@ -27,10 +40,11 @@ from pathlib import Path
 
 from ..artifacts import write_json_atomic
 from ..errors import ProofError, UsageError
+from ..manifest import SlotLayout
 from ..prove import Prover
 from .progress import Progress
-from .sources import read_inputs
-from .store import PROOFS_DIR, JobStore, OutDirLock
+from .sources import pack_id, read_inputs
+from .store import PROOFS_DIR, Job, JobStore, OutDirLock
 from .worker import FAILED, LOST, PROVED, TIMEOUT, Outcome, Task
 
 BACKENDS = ("local", "ray")
@@ -43,15 +57,20 @@ _POLL_S = 0.5
 @dataclass
 class BatchSummary:
     out_dir: Path
-    counts: dict[str, int]                   # the whole store after this run: queued/running/proved/failed
+    counts: dict[str, int]                   # the whole store after this run: queued/running/proved/failed jobs
+    slots: int = 1                           # inferences (jobs) per proof: the circuit's K
     rows_read: int = 0
     invalid_rows: int = 0                    # rows read that are not valid inputs (failed jobs at once)
     new_jobs: int = 0
     duplicates: int = 0                      # rows whose job already existed (same circuit and input)
-    proved_now: int = 0
+    proved_now: int = 0                      # jobs (inferences) proved in this run
+    proofs_now: int = 0                      # proofs made in this run (one per pack of up to K jobs)
+    padded_now: int = 0                      # padding slots in those proofs
     failed_now: int = 0
     adopted: int = 0                         # proof files recovered from a crashed run
     requeued: int = 0                        # jobs a crashed or interrupted run left running
+    waiting: int = 0                         # pad=False: queued jobs left for a full pack
+    proofs: int = 0                          # proof files in the store after this run
     interrupted: bool = False
     elapsed_s: float = 0.0                   # dispatching and proving, this run
     failures: list[dict] = field(default_factory=list)
@@ -70,22 +89,28 @@ class BatchSummary:
 
     @property
     def proofs_per_minute(self) -> float | None:
+        return 60 * self.proofs_now / self.elapsed_s if self.proofs_now and self.elapsed_s else None
+
+    @property
+    def inferences_per_minute(self) -> float | None:
         return 60 * self.proved_now / self.elapsed_s if self.proved_now and self.elapsed_s else None
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
-        return 1 if self.failed or self.remaining else 0
+        return 1 if self.failed or self.remaining - self.waiting else 0
 
 
 def run_batch(circuit_dir: str | os.PathLike, inputs: str | os.PathLike | None, out_dir: str | os.PathLike,
               workers: int = 1, backend: str = "local", address: str | None = None, gpus_per_job: float = 0,
               cpus_per_job: float = 1, threads_per_worker: int | None = None,
               timeout_s: float = DEFAULT_TIMEOUT_S, retry_failed: bool = False,
-              progress: Progress | None = None) -> BatchSummary:
+              progress: Progress | None = None, pad: bool = True) -> BatchSummary:
     """`zkinfer batch`: prove every row of `inputs` (JSONL or CSV) into `out_dir`, resuming what is there.
 
+    Each row is one inference; a K-slot circuit proves K rows per proof, padding the last pack by
+    repeating its last row, or with `pad=False` leaving fewer than K rows queued for a later run.
     `inputs` may be None to only finish the jobs already in the store. Returns a summary; raises
     UsageError for bad arguments or unreadable files. Ctrl-C returns a summary with `interrupted` set.
     Local provers are spawned processes: a script calling this needs an `if __name__ == "__main__":` guard.
@@ -101,21 +126,22 @@ def run_batch(circuit_dir: str | os.PathLike, inputs: str | os.PathLike | None, 
     # Checks every artifact against the manifest once, here; workers trust this check.
     prover = Prover(circuit_dir)
     manifest = prover.manifest
+    slots = prover.slots  # a circuit whose slots cannot be told apart is a usage error, before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     with OutDirLock(out), JobStore(out, create=True) as store:
-        store.bind_circuit(manifest.sha256, manifest.name, str(Path(circuit_dir).resolve()))
-        summary = BatchSummary(out_dir=out, counts=store.counts())
-        coordinator = _Coordinator(store, progress, summary)
+        store.bind_circuit(manifest.sha256, manifest.name, str(Path(circuit_dir).resolve()), slots.count)
+        summary = BatchSummary(out_dir=out, counts=store.counts(), slots=slots.count)
+        coordinator = _Coordinator(store, progress, summary, slots, pad)
         outcome = "error"
         try:
             with _sigterm_as_interrupt():
                 if inputs is not None:
-                    rows = _RowCounter(read_inputs(inputs, manifest.sha256, prover.parse_input))
+                    rows = _RowCounter(read_inputs(inputs, manifest.sha256, prover.parse_row))
                     summary.new_jobs, summary.duplicates = store.add(rows)
                     summary.rows_read, summary.invalid_rows = rows.n, rows.invalid
-                summary.requeued, summary.adopted = _recover(store, manifest.sha256)
+                summary.requeued, summary.adopted = _recover(store, manifest.sha256, slots)
                 if retry_failed:
                     store.requeue_failed()
                 coordinator.run(backend, workers, lambda: _make_backend(
@@ -129,7 +155,10 @@ def run_batch(circuit_dir: str | os.PathLike, inputs: str | os.PathLike | None, 
             if coordinator.run_id:
                 store.end_run(coordinator.run_id, outcome)
         summary.counts = store.counts()
+        summary.proofs = store.proof_count()
         summary.failures = store.failures()
+        if not pad and not summary.interrupted and summary.counts["queued"] < slots.count:
+            summary.waiting = summary.counts["queued"]
     return summary
 
 
@@ -160,16 +189,26 @@ class _RowCounter:
 
 
 class _Coordinator:
-    def __init__(self, store: JobStore, progress: Progress | None, summary: BatchSummary):
-        self.store, self.progress, self.summary = store, progress, summary
+    def __init__(self, store: JobStore, progress: Progress | None, summary: BatchSummary, slots: SlotLayout,
+                 pad: bool = True):
+        self.store, self.progress, self.summary, self.slots, self.pad = store, progress, summary, slots, pad
         self.run_id: str | None = None  # a run is recorded only when there is something to prove
+        self.in_flight: dict[str, list[Job]] = {}  # pack id -> its jobs, in slot order
+
+    def _work_left(self, queue: list, busy: int) -> bool:
+        """Whether the queue holds a pack to dispatch now or later: K jobs, or a partial pack to pad."""
+        return len(queue) >= self.slots.count or bool(queue and self.pad) or busy > 0
+
+    def _pack_ready(self, queue: list, busy: int) -> bool:
+        # A partial pack goes last: packs in flight may hand good rows back (a row out of range failed).
+        return len(queue) >= self.slots.count or (self.pad and busy == 0)
 
     def run(self, backend_name: str, workers: int, make_backend) -> None:
-        queue = self.store.ids("queued")
+        queue = self.store.queued()  # (seq, id), ascending: packs are formed in submission order
         counts = self.store.counts()
         if self.progress:
             self.progress.start(total=sum(counts.values()), done=counts["proved"] + counts["failed"])
-        if not queue:
+        if not self._work_left(queue, 0):
             self._close_progress()
             return
         self.run_id = self.store.start_run(backend_name, workers)
@@ -177,79 +216,148 @@ class _Coordinator:
         backend = None
         try:
             backend = make_backend()
-            queue.reverse()  # pop() from the end = submission order
-            while queue or backend.busy():
-                while queue and backend.free_slots():
-                    job = self.store.job(queue.pop())
-                    self.store.mark_running(job.id, self.run_id, backend.name)
-                    backend.submit(Task(job.id, job.input_data, job.source))
+            while self._work_left(queue, backend.busy()):
+                while queue and backend.free_slots() and self._pack_ready(queue, backend.busy()):
+                    members = [job_id for _, job_id in queue[:self.slots.count]]
+                    del queue[:self.slots.count]
+                    backend.submit(self._task(members, backend.name))
                 for outcome in backend.poll(_POLL_S):
-                    if self._record(outcome):
-                        queue.append(outcome.job_id)
+                    for item in self._record(outcome):
+                        bisect.insort(queue, item)
         finally:
             self.summary.elapsed_s = time.monotonic() - t0
             if backend is not None:
                 backend.close()
             self._close_progress()
 
+    def _task(self, job_ids: list[str], backend_name: str) -> Task:
+        jobs = [self.store.job(i) for i in job_ids]
+        pid = pack_id(job_ids, self.slots.count)
+        self.store.mark_pack_running(pid, job_ids, self.run_id, backend_name)
+        self.in_flight[pid] = jobs
+        return Task(pid, tuple(job_ids), tuple(j.input_data for j in jobs), tuple(j.source for j in jobs))
+
     def _close_progress(self) -> None:
         if self.progress:
             self.progress.close()
 
-    def _record(self, o: Outcome) -> bool:
-        """Write one result. Returns True when the job should be dispatched again."""
+    def _record(self, o: Outcome) -> list[tuple[int, str]]:
+        """Write one pack's result. Returns the (seq, id) of its jobs that go back to the queue."""
+        jobs = self.in_flight.pop(o.pack_id)
         if o.kind == PROVED:
-            rel = f"{PROOFS_DIR}/{o.job_id}.json"
-            o.proof["zkinfer"]["job_id"] = o.job_id
-            # File first, then the store: a crash in between leaves a file the next run adopts.
-            write_json_atomic(self.store.out_dir / rel, o.proof, indent=None)
-            self.store.mark_proved(o.job_id, rel, o.proof["outputs"], o.proof["zkinfer"].get("prove_s"), o.worker,
-                                   self.run_id)
-            self.summary.proved_now += 1
-        elif o.kind == LOST and self.store.job(o.job_id).attempts < MAX_ATTEMPTS:
-            self.store.requeue(o.job_id, o.reason)
-            return True
-        else:
-            assert o.kind in (FAILED, TIMEOUT, LOST), o.kind
-            reason = o.reason if o.kind != LOST else f"{o.reason} (attempt {MAX_ATTEMPTS} of {MAX_ATTEMPTS})"
-            self.store.mark_failed(o.job_id, reason, o.worker)
-            self.summary.failed_now += 1
+            self._publish(o, jobs)
+            return []
+        back: list[tuple[int, str]] = []
+        for job in jobs:
+            if o.kind == LOST:
+                if self.store.job(job.id).attempts < MAX_ATTEMPTS:
+                    self.store.requeue(job.id, o.reason)
+                    back.append((job.seq, job.id))
+                else:
+                    self._fail(job, f"{o.reason} (attempt {MAX_ATTEMPTS} of {MAX_ATTEMPTS})", o.worker)
+            elif o.bad_rows is not None and job.id not in o.bad_rows:
+                self.store.requeue(job.id, None)  # a good row of a pack another row spoiled: packed again
+                back.append((job.seq, job.id))
+            else:
+                assert o.kind in (FAILED, TIMEOUT), o.kind
+                self._fail(job, o.bad_rows[job.id] if o.bad_rows else o.reason, o.worker)
+        return back
+
+    def _fail(self, job: Job, reason: str, worker: str | None) -> None:
+        self.store.mark_failed(job.id, reason, worker)
+        self.summary.failed_now += 1
         if self.progress:
-            self.progress.advance(o.job_id, PROVED if o.kind == PROVED else FAILED, o.reason)
-        return False
+            self.progress.advance(job.id, FAILED, reason)
+
+    def _publish(self, o: Outcome, jobs: list[Job]) -> None:
+        proof = o.proof
+        rel = f"{PROOFS_DIR}/{o.pack_id}.json"
+        meta = proof["zkinfer"]
+        meta["pack_id"] = o.pack_id
+        if self.slots.count == 1:
+            meta["job_id"] = jobs[0].id
+        labels = self.store.labels(j.id for j in jobs)
+        entries = []
+        for entry in proof["slots"]:
+            job = jobs[min(entry["slot"], len(jobs) - 1)]  # padding slots repeat the last real row
+            if entry["input_sha256"] != job.input_sha256:
+                raise ProofError(f"{o.pack_id}: slot {entry['slot']} proves another input than job {job.id}")
+            entries.append({"slot": entry["slot"], "job_id": job.id, "labels": labels[job.id],
+                            "input_sha256": entry["input_sha256"], "padding": entry["padding"],
+                            "outputs": entry["outputs"]})
+        proof["slots"] = entries
+        # File first, then the store: a crash in between leaves a file the next run adopts.
+        write_json_atomic(self.store.out_dir / rel, proof, indent=None)
+        self.store.mark_pack_proved(o.pack_id, rel, [(j.id, i, entries[i]["outputs"]) for i, j in enumerate(jobs)],
+                                    meta.get("prove_s"), o.worker, self.run_id)
+        self.summary.proved_now += len(jobs)
+        self.summary.proofs_now += 1
+        self.summary.padded_now += self.slots.count - len(jobs)
+        if self.progress:
+            for job in jobs:
+                self.progress.advance(job.id, PROVED, None)
 
 
-def _recover(store: JobStore, manifest_sha256: str) -> tuple[int, int]:
-    """Repair what a crashed coordinator left (we hold the lock: no one else is working here). -> (requeued, adopted)"""
+# One slot, the whole input: what a store's proof files are read as when no layout is given (tests).
+_ONE_SLOT = SlotLayout(1, False, (), (), False)
+
+
+def _recover(store: JobStore, manifest_sha256: str, slots: SlotLayout | None = None) -> tuple[int, int]:
+    """Repair what a crashed coordinator left (we hold the lock: no one else is working here).
+    -> (jobs requeued, proof files adopted)"""
+    slots = slots or _ONE_SLOT
     proofs = store.out_dir / PROOFS_DIR
     for tmp in proofs.glob(".*.tmp"):  # atomic_path's temporaries: a write that never finished
         tmp.unlink(missing_ok=True)
     requeued = store.requeue_running("the run that was proving it died")
     for job in store.jobs("proved"):
-        if not (store.out_dir / job.proof_path).exists():
-            store.requeue(job.id, f"proof file {job.proof_path} was missing")
+        if not (store.out_dir / job.proof_path).exists():  # every job of that proof is requeued in turn
+            store.requeue(job.id, f"proof file {job.proof_path} was missing", forget_proof=True)
     adopted = 0
-    for job in store.jobs("queued"):
-        rel = f"{PROOFS_DIR}/{job.id}.json"
-        proof = _proof_for(store.out_dir / rel, job.id, job.input_sha256, manifest_sha256)
-        if proof is not None:
-            store.mark_proved(job.id, rel, proof["outputs"], proof["zkinfer"].get("prove_s"), None, None, adopted=True)
+    recorded = store.proof_paths()
+    for path in sorted(proofs.glob("*.json")):
+        rel = f"{PROOFS_DIR}/{path.name}"
+        if rel in recorded:
+            continue
+        found = _adoptable(store, path, manifest_sha256, slots)
+        if found is not None:
+            prove_s, members = found
+            store.mark_pack_proved(path.stem, rel, members, prove_s, None, None, adopted=True)
             adopted += 1
     return requeued, adopted
 
 
-def _proof_for(path: Path, job_id: str, input_sha256: str | None, manifest_sha256: str) -> dict | None:
-    """The proof file at `path` if it is a whole proof of this job's input under this circuit, else None."""
+def _adoptable(store: JobStore, path: Path, manifest_sha256: str, slots: SlotLayout):
+    """(prove_s, [(job id, slot, outputs)]) if the file at `path` is a whole proof of queued jobs of this
+    store under this circuit, named by their pack id; else None."""
     try:
         proof = json.loads(path.read_text())
         meta = proof["zkinfer"]
-        if (meta["manifest_sha256"] == manifest_sha256 and meta["input_sha256"] == input_sha256
-                and meta.get("job_id") == job_id and proof["instances"] and proof["hex_proof"]
-                and "outputs" in proof):
-            return proof
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None
+        if (meta["manifest_sha256"] != manifest_sha256 or not proof["instances"] or not proof["hex_proof"]
+                or "outputs" not in proof):
+            return None
+        entries = proof.get("slots")
+        if entries is None:  # written before proofs had slots: one job per file
+            if slots.count != 1:
+                return None
+            entries = [{"slot": 0, "job_id": meta.get("job_id"), "input_sha256": meta["input_sha256"],
+                        "padding": False}]
+        n = sum(not e["padding"] for e in entries)
+        real, padding = entries[:n], entries[n:]
+        ids = [e["job_id"] for e in real]
+        if ([e["slot"] for e in entries] != list(range(slots.count)) or not real or len(set(ids)) != n
+                or any(e["padding"] for e in real)
+                or any(not e["padding"] or e["job_id"] != real[-1]["job_id"] for e in padding)
+                or pack_id(ids, slots.count) != path.stem or meta.get("pack_id", path.stem) != path.stem):
+            return None
+        for e in real:
+            job = store.job(e["job_id"])
+            if job.state != "queued" or job.input_sha256 != e["input_sha256"]:
+                return None
+        return meta.get("prove_s"), [(e["job_id"], e["slot"], slots.outputs_of(proof["outputs"], e["slot"]))
+                                     for e in real]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 class _sigterm_as_interrupt:
@@ -271,21 +379,24 @@ class _sigterm_as_interrupt:
 
 def measure_throughput(circuit_dir: str | os.PathLike, n_inputs: int = 6, workers: int = 1,
                        threads_per_worker: int | None = None, backend: str = "local") -> float:
-    """Proofs per minute for a fresh batch of `n_inputs` distinct inputs (for `make bench`).
+    """Proofs per minute for a fresh batch of `n_inputs` distinct inputs (for `make bench`); a K-slot
+    circuit proves K of them per proof.
 
-    The inputs are the circuit's saved samples, each repeated with a tiny offset (1e-6 per copy) so every
+    The inputs are the circuit's saved samples (their rows), each repeated with a tiny offset (1e-6 per copy) so every
     one is a distinct job; the time is the batch's dispatch-to-last-result time, worker start-up included.
     """
     prover = Prover(circuit_dir)
     samples_path = Path(circuit_dir) / "samples.jsonl"
-    samples = [json.loads(line)["input_data"] for line in samples_path.read_text().splitlines() if line.strip()]
+    # Each saved sample is a whole circuit input: K inferences for a K-slot circuit.
+    samples = [row for line in samples_path.read_text().splitlines() if line.strip()
+               for row in prover.slots.unpack(prover.parse_input(json.loads(line), "sample"))]
     if not samples:
         raise UsageError(f"{samples_path} holds no samples to benchmark with")
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-") as tmp:
         inputs = Path(tmp) / "inputs.jsonl"
         rows = []
         for i in range(n_inputs):
-            base = prover.parse_input({"input_data": samples[i % len(samples)]}, "sample")
+            base = samples[i % len(samples)]
             offset = 1e-6 * (i // len(samples))
             rows.append(json.dumps({"input_data": [[v + offset for v in t] for t in base]}))
         inputs.write_text("\n".join(rows) + "\n")

@@ -5,7 +5,11 @@ Two formats, chosen by the file's extension:
 * JSONL (``.jsonl``, ``.ndjson``): one ezkl input object per line, ``{"input_data": [[...]], "id": "..."}``;
   ``id`` is optional.
 * CSV (``.csv``): a header of feature names, then one row of numbers per inference, for circuits with one
-  input tensor; a column named ``id`` is the row's label rather than a feature.
+  input tensor per inference; a column named ``id`` is the row's label rather than a feature.
+
+A row is always ONE inference. For a circuit proving K inferences at once (`manifest.SlotLayout`) that is
+one slot's input, and the coordinator packs K rows into each proof; a line holding a whole K-slot input
+is a bad row (the message says so).
 
 A job's id is derived from the circuit and the input's content, never from its label or line:
 sha256(manifest sha256 + ":" + sha256 of the canonical input), cut to 32 hex digits (128 bits, so no two
@@ -54,6 +58,16 @@ def job_id(manifest_sha256: str, input_sha256: str) -> str:
     return sha256_bytes(f"{manifest_sha256}:{input_sha256}".encode())[:ID_HEX_DIGITS]
 
 
+def pack_id(job_ids: list[str] | tuple[str, ...], slots: int) -> str:
+    """The id (and proof file name) of a proof of these jobs, in slot order (padding excluded: it is
+    implied). For a one-slot circuit it is the job's own id; for K slots, sha256 over the member ids, so
+    the same members in the same order always give the same pack, whichever run forms it."""
+    if slots == 1:
+        (only,) = job_ids
+        return only
+    return sha256_bytes(f"pack:{slots}:{','.join(job_ids)}".encode())[:ID_HEX_DIGITS]
+
+
 def _bad_row_id(manifest_sha256: str, raw: str) -> str:
     # Bad rows have no canonical input: their id comes from the row's text, so resubmitting the same
     # file does not add them again either.
@@ -61,8 +75,8 @@ def _bad_row_id(manifest_sha256: str, raw: str) -> str:
 
 
 def read_inputs(path: str | os.PathLike, manifest_sha256: str, parse_input) -> Iterator[JobSpec]:
-    """Jobs from a JSONL or CSV file. `parse_input(obj, where)` is Prover.parse_input: it validates one ezkl
-    input object against the circuit and returns its input_data (raising InputError otherwise)."""
+    """Jobs from a JSONL or CSV file. `parse_input(obj, where)` is Prover.parse_row: it validates one ezkl
+    input object (one inference) against the circuit and returns its input_data (InputError otherwise)."""
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"inputs file is a directory, expected a JSONL or CSV file: {p}")

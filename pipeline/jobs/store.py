@@ -2,16 +2,19 @@
 
     OUTDIR/jobs.sqlite        jobs, their labels, and the runs that worked on them (WAL mode)
     OUTDIR/jobs.lock          held (flock) by the one coordinator working on OUTDIR
-    OUTDIR/proofs/<id>.json   one proof file per proved job, written atomically
+    OUTDIR/proofs/<id>.json   one proof file per proof, written atomically: per job for one-slot circuits,
+                              per pack of K jobs (one inference each) for K-slot circuits
 
-A job moves queued -> running -> proved | failed. Rows that cannot become an input at all (bad JSON, a
-non-number) are stored as failed straight away, with the reason, so `jobs status` shows them.
+A job is one inference (one input row). A job moves queued -> running -> proved | failed; a K-slot
+circuit's jobs move in packs of K (`pack_id`, each job's `slot`), all K recorded in one transaction.
+Rows that cannot become an input at all (bad JSON, a non-number) are stored as failed straight away, with
+the reason, so `jobs status` shows them.
 
 Only the coordinating process writes: workers (processes or Ray actors) prove and hand results back.
 SQLite commits are atomic and durable across a SIGKILL, so the file always describes a consistent state;
 what a crash can leave behind is limited to jobs marked `running` (requeued by the next coordinator, which
-holds the lock and so knows their owner is dead) and a proof file whose job was not yet marked proved
-(adopted by the next coordinator after checking it belongs to that job).
+holds the lock and so knows their owner is dead) and a proof file whose jobs were not yet marked proved
+(adopted by the next coordinator after checking it belongs to those jobs).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from ..errors import UsageError
 DB_FILE = "jobs.sqlite"
 LOCK_FILE = "jobs.lock"
 PROOFS_DIR = "proofs"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: pack_id and slot (stores of version 1 gain them when opened)
 STATES = ("queued", "running", "proved", "failed")
 
 _SCHEMA = """
@@ -47,7 +50,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     reason       TEXT,               -- why it failed (or why it was requeued)
     attempts     INTEGER NOT NULL DEFAULT 0,   -- times dispatched to a prover
     proof_path   TEXT,               -- relative to OUTDIR
-    outputs_json TEXT,
+    pack_id      TEXT,               -- the proof (pack of K jobs) that last took it; the job id itself when K = 1
+    slot         INTEGER,            -- its slot in that proof
+    outputs_json TEXT,               -- its own slot's outputs
     prove_s      REAL,
     backend      TEXT,
     worker       TEXT,               -- host:pid of the prover that finished it
@@ -87,6 +92,9 @@ class Job:
     attempts: int
     proof_path: str | None
     reason: str | None
+    seq: int = 0
+    pack_id: str | None = None
+    slot: int | None = None
 
 
 class OutDirLock:
@@ -138,6 +146,7 @@ class JobStore:
         if create:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.executescript(_SCHEMA)
+        self._migrate()
         # FULL: every commit is on disk before we go on (cheap at proofs-per-second rates).
         self.db.execute("PRAGMA synchronous = FULL")
 
@@ -153,12 +162,21 @@ class JobStore:
     def _transaction(self):
         return _Transaction(self.db)
 
+    def _migrate(self) -> None:
+        """A version-1 store (one proof per job) gains the pack columns; its jobs read as packs of one."""
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}
+        if columns and "pack_id" not in columns:
+            with self._transaction():
+                for col in ("pack_id TEXT", "slot INTEGER"):
+                    self.db.execute(f"ALTER TABLE jobs ADD COLUMN {col}")
+                self.db.execute("UPDATE jobs SET pack_id = id, slot = 0 WHERE state = 'proved'")
+
     # ---- the circuit this store belongs to
 
     def meta(self) -> dict[str, str]:
         return {r["key"]: r["value"] for r in self.db.execute("SELECT key, value FROM meta")}
 
-    def bind_circuit(self, manifest_sha256: str, circuit_name: str, circuit_dir: str) -> None:
+    def bind_circuit(self, manifest_sha256: str, circuit_name: str, circuit_dir: str, slots: int = 1) -> None:
         """Tie the store to one circuit version: job ids and proofs only make sense for that circuit."""
         meta = self.meta()
         if meta.get("manifest_sha256") not in (None, manifest_sha256):
@@ -168,7 +186,7 @@ class JobStore:
                 "use a separate --out directory per circuit version")
         with self._transaction():
             for k, v in (("schema_version", SCHEMA_VERSION), ("manifest_sha256", manifest_sha256),
-                         ("circuit_name", circuit_name), ("circuit_dir", circuit_dir)):
+                         ("circuit_name", circuit_name), ("circuit_dir", circuit_dir), ("slots", str(slots))):
                 self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (k, v))
 
@@ -236,29 +254,51 @@ class JobStore:
             return self.db.execute("UPDATE jobs SET state = 'queued', reason = NULL "
                                    "WHERE state = 'failed' AND input_json IS NOT NULL").rowcount
 
-    def mark_running(self, job_id: str, run_id: str, backend: str) -> None:
+    def mark_pack_running(self, pack_id: str, job_ids: list[str], run_id: str, backend: str) -> None:
+        """The jobs of one proof, in slot order, go to a prover together."""
+        now = time.time()
         with self._transaction():
-            self.db.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?, "
-                            "run_id = ?, backend = ?, reason = NULL WHERE id = ?",
-                            (time.time(), run_id, backend, job_id))
+            for slot, job_id in enumerate(job_ids):
+                self.db.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?, "
+                                "run_id = ?, backend = ?, reason = NULL, pack_id = ?, slot = ? WHERE id = ?",
+                                (now, run_id, backend, pack_id, slot, job_id))
+
+    def mark_pack_proved(self, pack_id: str, proof_path: str, members: list[tuple[str, int, list]],
+                         prove_s: float | None, worker: str | None, run_id: str | None,
+                         adopted: bool = False) -> None:
+        """Every job of one proof is proved, in one transaction: `members` are (job id, slot, that slot's
+        outputs) for the real (not padding) slots."""
+        now = time.time()
+        with self._transaction():
+            for job_id, slot, outputs in members:
+                self.db.execute("UPDATE jobs SET state = 'proved', proof_path = ?, pack_id = ?, slot = ?, "
+                                "outputs_json = ?, prove_s = ?, worker = COALESCE(?, worker), "
+                                "run_id = COALESCE(?, run_id), adopted = ?, reason = NULL, finished_at = ? "
+                                "WHERE id = ?",
+                                (proof_path, pack_id, slot, json.dumps(outputs), prove_s, worker, run_id,
+                                 int(adopted), now, job_id))
+
+    def mark_running(self, job_id: str, run_id: str, backend: str) -> None:
+        """One job as its own proof (a one-slot circuit)."""
+        self.mark_pack_running(job_id, [job_id], run_id, backend)
 
     def mark_proved(self, job_id: str, proof_path: str, outputs, prove_s: float | None, worker: str | None,
                     run_id: str | None, adopted: bool = False) -> None:
-        with self._transaction():
-            self.db.execute("UPDATE jobs SET state = 'proved', proof_path = ?, outputs_json = ?, prove_s = ?, "
-                            "worker = COALESCE(?, worker), run_id = COALESCE(?, run_id), adopted = ?, reason = NULL, "
-                            "finished_at = ? WHERE id = ?",
-                            (proof_path, json.dumps(outputs), prove_s, worker, run_id, int(adopted), time.time(),
-                             job_id))
+        """One job as its own proof (a one-slot circuit)."""
+        self.mark_pack_proved(job_id, proof_path, [(job_id, 0, outputs)], prove_s, worker, run_id, adopted)
 
     def mark_failed(self, job_id: str, reason: str, worker: str | None = None) -> None:
         with self._transaction():
             self.db.execute("UPDATE jobs SET state = 'failed', reason = ?, worker = COALESCE(?, worker), "
                             "finished_at = ? WHERE id = ?", (reason, worker, time.time(), job_id))
 
-    def requeue(self, job_id: str, reason: str) -> None:
+    def requeue(self, job_id: str, reason: str | None, forget_proof: bool = False) -> None:
+        """Back to the queue; `forget_proof` drops a proof file reference that no longer holds."""
         with self._transaction():
             self.db.execute("UPDATE jobs SET state = 'queued', reason = ? WHERE id = ?", (reason, job_id))
+            if forget_proof:
+                self.db.execute("UPDATE jobs SET proof_path = NULL, pack_id = NULL, slot = NULL, outputs_json = NULL "
+                                "WHERE id = ?", (job_id,))
 
     # ---- reading
 
@@ -278,6 +318,25 @@ class JobStore:
     def ids(self, state: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM jobs WHERE state = ? ORDER BY seq", (state,))]
 
+    def queued(self) -> list[tuple[int, str]]:
+        """(seq, id) of the queued jobs in submission order: the order they are packed and proven in."""
+        return [(r[0], r[1]) for r in self.db.execute("SELECT seq, id FROM jobs WHERE state = 'queued' ORDER BY seq")]
+
+    def labels(self, job_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Every label each job was submitted under (sorted)."""
+        out: dict[str, list[str]] = {}
+        for job_id in job_ids:
+            out[job_id] = [r[0] for r in self.db.execute(
+                "SELECT label FROM labels WHERE job_id = ? ORDER BY label", (job_id,))]
+        return out
+
+    def proof_paths(self) -> set[str]:
+        """The proof files proved jobs refer to (relative to OUTDIR)."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT proof_path FROM jobs WHERE state = 'proved'")}
+
+    def proof_count(self) -> int:
+        return self.db.execute("SELECT COUNT(DISTINCT proof_path) FROM jobs WHERE state = 'proved'").fetchone()[0]
+
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)
         counts.update({r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")})
@@ -289,18 +348,24 @@ class JobStore:
             "AS labels FROM jobs WHERE state = 'failed' ORDER BY seq")]
 
     def proved_rows(self) -> list[dict]:
-        """One row per (proved job, label); a job with no label gives one row with label None."""
+        """One row per (proved job, label); a job with no label gives one row with label None. `outputs_json`
+        holds the job's own slot's outputs; `slot` is its slot in the proof at `proof_path`."""
         return [dict(r) for r in self.db.execute(
-            "SELECT j.id, l.label, j.outputs_json, j.proof_path FROM jobs j LEFT JOIN labels l ON l.job_id = j.id "
-            "WHERE j.state = 'proved' ORDER BY j.seq, l.label")]
+            "SELECT j.id, l.label, j.outputs_json, j.proof_path, COALESCE(j.slot, 0) AS slot "
+            "FROM jobs j LEFT JOIN labels l ON l.job_id = j.id WHERE j.state = 'proved' ORDER BY j.seq, l.label")]
 
     def run_stats(self, run_id: str) -> dict:
-        r = self.db.execute("SELECT COUNT(*), MAX(finished_at), AVG(prove_s) FROM jobs "
+        """What one run proved (adopted files excluded): inferences, proofs, and mean seconds per proof."""
+        r = self.db.execute("SELECT COUNT(*), COUNT(DISTINCT proof_path), MAX(finished_at) FROM jobs "
                             "WHERE run_id = ? AND state = 'proved' AND adopted = 0", (run_id,)).fetchone()
-        return {"proved": r[0], "last_finished_at": r[1], "mean_prove_s": r[2]}
+        mean = self.db.execute("SELECT AVG(s) FROM (SELECT MAX(prove_s) AS s FROM jobs WHERE run_id = ? AND "
+                               "state = 'proved' AND adopted = 0 GROUP BY proof_path)", (run_id,)).fetchone()[0]
+        return {"proved": r[0], "proofs": r[1], "last_finished_at": r[2], "mean_prove_s": mean}
 
     def mean_prove_s(self) -> float | None:
-        return self.db.execute("SELECT AVG(prove_s) FROM jobs WHERE state = 'proved' AND adopted = 0").fetchone()[0]
+        """Mean seconds per proof (a proof of K inferences counts once)."""
+        return self.db.execute("SELECT AVG(s) FROM (SELECT MAX(prove_s) AS s FROM jobs WHERE state = 'proved' "
+                               "AND adopted = 0 GROUP BY proof_path)").fetchone()[0]
 
 
 class _Transaction:
@@ -319,4 +384,5 @@ class _Transaction:
 def _job(r: sqlite3.Row) -> Job:
     return Job(id=r["id"], source=r["source"], state=r["state"], input_sha256=r["input_sha256"],
                input_data=json.loads(r["input_json"]) if r["input_json"] is not None else None,
-               attempts=r["attempts"], proof_path=r["proof_path"], reason=r["reason"])
+               attempts=r["attempts"], proof_path=r["proof_path"], reason=r["reason"], seq=r["seq"],
+               pack_id=r["pack_id"], slot=r["slot"])

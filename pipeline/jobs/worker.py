@@ -1,4 +1,7 @@
-"""What runs in a prover worker (a local process or a Ray actor): prove one job, report the outcome.
+"""What runs in a prover worker (a local process or a Ray actor): prove one pack, report the outcome.
+
+A pack is the jobs (inferences) one proof covers: one job for a one-slot circuit, up to K for a K-slot
+circuit (fewer only at the end of a batch: the prover pads by repeating the last row).
 
 Workers never touch the job store or OUTDIR: they return the proof to the coordinator, which writes the
 proof file and records the result. That keeps one writer, and lets Ray workers run on machines that do
@@ -14,25 +17,38 @@ import socket
 import sys
 from dataclasses import dataclass
 
-from ..errors import ZkinferError
+from ..errors import OutOfRangeError, ZkinferError
 
 PROVED, FAILED, TIMEOUT, LOST = "proved", "failed", "timeout", "lost"
 
 
 @dataclass(frozen=True)
 class Task:
-    job_id: str
-    input_data: list
-    where: str
+    pack_id: str
+    job_ids: tuple[str, ...]     # the real members, in slot order
+    rows: tuple[list, ...]       # each member's input_data (one inference)
+    wheres: tuple[str, ...]      # each member's "inputs.csv line 5"
+
+    @classmethod
+    def single(cls, job_id: str, input_data: list, where: str) -> Task:
+        """One job as its own proof (a one-slot circuit)."""
+        return cls(job_id, (job_id,), (input_data,), (where,))
+
+    @property
+    def where(self) -> str:
+        return ", ".join(self.wheres)
 
 
 @dataclass
 class Outcome:
-    job_id: str
+    pack_id: str
     kind: str                    # PROVED | FAILED (the input's or the prover's fault) | TIMEOUT | LOST (worker died)
     proof: dict | None = None
     reason: str | None = None
     worker: str | None = None    # host:pid that ran it
+    # FAILED because some rows lie outside the calibrated range: job id -> why, for those rows only. The
+    # pack's other jobs did nothing wrong and go back to the queue. None: every member failed with `reason`.
+    bad_rows: dict[str, str] | None = None
 
 
 def worker_label() -> str:
@@ -40,18 +56,37 @@ def worker_label() -> str:
 
 
 def run_task(prover, task: Task) -> Outcome:
-    """Prove one job; any failure becomes this job's reason and the worker lives on."""
+    """Prove one pack; any failure becomes its reason and the worker lives on."""
     try:
-        proof = prover.prove(task.input_data, where=task.where)
+        try:
+            proof = prover.prove_rows(list(task.rows), where=task.where)
+        except OutOfRangeError as e:
+            bad = _bad_rows(prover, task, e)
+            reason = e.message if bad else f"{e.message} (no row of this pack fails alone)"
+            return Outcome(task.pack_id, FAILED, reason=reason, worker=worker_label(), bad_rows=bad)
     except ZkinferError as e:
-        return Outcome(task.job_id, FAILED, reason=e.message, worker=worker_label())
+        return Outcome(task.pack_id, FAILED, reason=e.message, worker=worker_label())
     except BaseException as e:
-        # pyo3 turns a Rust panic into PanicException, a BaseException: it fails this job, not the batch.
+        # pyo3 turns a Rust panic into PanicException, a BaseException: it fails this pack, not the batch.
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
-        return Outcome(task.job_id, FAILED, reason=f"{task.where}: unexpected {type(e).__name__}: {e}",
+        return Outcome(task.pack_id, FAILED, reason=f"{task.where}: unexpected {type(e).__name__}: {e}",
                        worker=worker_label())
-    return Outcome(task.job_id, PROVED, proof=proof, worker=worker_label())
+    return Outcome(task.pack_id, PROVED, proof=proof, worker=worker_label())
+
+
+def _bad_rows(prover, task: Task, error: OutOfRangeError) -> dict[str, str] | None:
+    """Which rows of a pack whose witness left the calibrated range are at fault: each row is checked
+    alone (witness and mock prover, no proof). A pack of one row needs no check. None when no row fails
+    alone (rows that interact, which batch models do not): then the whole pack fails with `error`."""
+    if len(task.job_ids) == 1:
+        return {task.job_ids[0]: error.message}
+    bad = {}
+    for job_id, row, where in zip(task.job_ids, task.rows, task.wheres, strict=True):
+        why = prover.check_row(row, where)
+        if why:
+            bad[job_id] = why
+    return bad or None
 
 
 def serve(conn, circuit_dir: str, threads: int | None, parent_pid: int) -> None:
