@@ -814,11 +814,8 @@ def post_features(proof_paths: list[str | os.PathLike], rpc_url: str, *, subject
     """The feature publisher's part, from proofs' own inputs (a demo and test convenience: a real oracle
     computes `feature_commitment` from its data). Posts each slot's commitment for its subject."""
     chain = Chain(rpc_url, private_key)
-    postings, used = [], 0
-    for path in proof_paths:
-        proof = load_proof(path)
-        handle = _proof_gate(chain, proof, path, deployments_dir)
-        subject_words, used = _take_subjects(handle, subjects or [], used, proof, path)
+    postings = []
+    for _path, proof, handle, subject_words in _plan(chain, proof_paths, subjects, deployments_dir):
         posted = set()
         for subject, commitment in zip(subject_words, slot_commitments(_instances(proof), handle.layout),
                                        strict=True):
@@ -832,8 +829,20 @@ def post_features(proof_paths: list[str | os.PathLike], rpc_url: str, *, subject
                                     posted_at=event["postedAt"],
                                     transaction_hash="0x" + bytes(receipt.transactionHash).hex(),
                                     gas_used=receipt.gasUsed))
-    _check_subjects_used(subjects, used)
     return postings
+
+
+def _plan(chain: Chain, proof_paths, subjects: list[str] | None, deployments_dir) -> list[tuple]:
+    """(path, proof, gate, subjects) per proof, every proof read and every subject assigned before a single
+    transaction is sent: a mistake in the command line costs nothing on chain."""
+    plan, used = [], 0
+    for path in proof_paths:
+        proof = load_proof(path)
+        handle = _proof_gate(chain, proof, path, deployments_dir)
+        subject_words, used = _take_subjects(handle, subjects or [], used, proof, path)
+        plan.append((path, proof, handle, subject_words))
+    _check_subjects_used(subjects, used)
+    return plan
 
 
 def _check_subjects_used(subjects: list[str] | None, used: int) -> None:
@@ -869,14 +878,8 @@ def submit(proof_paths: list[str | os.PathLike], rpc_url: str, *, subjects: list
     the custom error's name and arguments (e.g. StatementAlreadyConsumed for a replayed proof).
     """
     chain = Chain(rpc_url, private_key)
-    results, used = [], 0
-    for path in proof_paths:
-        proof = load_proof(path)
-        handle = _proof_gate(chain, proof, path, deployments_dir)
-        subject_words, used = _take_subjects(handle, subjects or [], used, proof, path)
-        results.append(submit_calldata(handle, proof["calldata"], subject_words, str(path)))
-    _check_subjects_used(subjects, used)
-    return results
+    return [submit_calldata(handle, proof["calldata"], subject_words, str(path))
+            for path, proof, handle, subject_words in _plan(chain, proof_paths, subjects, deployments_dir)]
 
 
 def submit_calldata(handle: GateHandle, calldata: dict, subjects: list[bytes], label: str = "proof",

@@ -39,11 +39,17 @@ def test_batch_pack_proofs_submit_with_one_subject_per_borrower(anvil, circuits,
     postings = chain.post_features(files, anvil.rpc_url, subjects=subjects, deployments_dir=ddir)
     assert [p.subject[-40:] for p in postings] == [s[2:].lower() for s in subjects]  # cat posted once
 
+    # One --subject too many (say, one for the padding slot): refused before any transaction is sent.
+    with pytest.raises(UsageError, match="1 --subject value"):
+        chain.submit(files, anvil.rpc_url, subjects=[*subjects, subjects[-1]], deployments_dir=ddir)
+    gate = chain.open_gate(chain.Chain(anvil.rpc_url), k2.name, ddir).gate
+    assert gate.functions.rateOf(address("ann")).call() == 800
+
     ann_ben, cat = chain.submit(files, anvil.rpc_url, subjects=subjects, deployments_dir=ddir)
     outputs = {s["labels"][0]: s["outputs"][0][0] for ss in slots for s in ss}
     for effect, who in zip(ann_ben.effects, ["ann", "ben"], strict=True):
-        assert effect["borrower"] == address(who) and effect["oldRateBps"] == 800
+        assert effect["borrower"] == address(who)
         assert abs(effect["newRateBps"] - (200 + 1500 * outputs[who])) <= 1
     first, again = cat.effects  # the padded slot: the same borrower and PD, applied twice, idempotent
     assert first["borrower"] == again["borrower"] == address("cat")
-    assert first["newRateBps"] == again["oldRateBps"] == again["newRateBps"] != first["oldRateBps"]
+    assert first["newRateBps"] == again["newRateBps"] == gate.functions.rateOf(address("cat")).call() != 800
