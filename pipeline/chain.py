@@ -697,15 +697,18 @@ def _deploy_verifier(chain: Chain, m: manifest_mod.Manifest, mode: evm.VerifierM
 def _deploy_vk_data(chain: Chain, m: manifest_mod.Manifest, vb: evm.VerifierBuild) -> DeployedContract:
     """Deploy the data contract holding a split-vk verifier's verifying key; check its code is the key."""
     data = evm.load_vk_data(vb.vk_data_path)
-    if data["vkKeccak"] != vb.vk_data_keccak:
-        raise ChainError(f"{vb.vk_data_path} holds another verifying key than {vb.artifact_path} checks: "
-                         "rebuild with `zkinfer contracts build --verifier split-vk`")
-    deployed = chain.deploy_code(bytes.fromhex(data["initcode"][2:]), evm.VK_DATA_CONTRACT,
+    runtime = bytes.fromhex(data["deployedBytecode"][2:])
+    vk = runtime[1:]
+    checked = evm.load_artifact(vb.artifact_path).get("vkDataKeccak")
+    if "0x" + keccak(vk).hex() != checked or bytes.fromhex(data["initcode"][2:]) != evm.vk_data_initcode(vk):
+        raise UsageError(f"{vb.vk_data_path} does not hold the verifying key {vb.artifact_path} checks "
+                         f"(keccak256 {checked}): rebuild with `zkinfer contracts build --verifier split-vk`")
+    deployed = chain.deploy_code(evm.vk_data_initcode(vk), evm.VK_DATA_CONTRACT,
                                  f"deploying {m.name}'s verifying-key data contract")
     code = chain.code(deployed.address)
-    if code != bytes.fromhex(data["deployedBytecode"][2:]):
+    if code != runtime:
         raise ChainError(f"{m.name}'s verifying-key data contract at {deployed.address} holds {len(code)} bytes "
-                         f"of code, not the 0x00 byte and {data['vkBytes']}-byte key it was deployed with")
+                         f"of code, not the 0x00 byte and {len(vk)}-byte key it was deployed with")
     return deployed
 
 

@@ -10,7 +10,7 @@ import pytest
 from onchain_helpers import address, load
 
 from pipeline import chain, evm
-from pipeline.errors import ChainError
+from pipeline.errors import ChainError, UsageError
 
 pytestmark = pytest.mark.slow
 
@@ -106,3 +106,20 @@ def test_costs_a_few_thousand_gas_more_than_the_standard_verifier(split, circuit
     print(json.dumps({"verifyProof_gas": gas, "runtime_bytes": sizes, "vk_bytes": split.data["credit"]["vkBytes"]}))
     assert 0 < gas["split-vk"] - gas["standard"] < 6_000
     assert sizes["split-vk"] == split.build.runtime_size < sizes["standard"] - 1_500
+
+
+def test_deploy_refuses_a_key_file_edited_after_the_build(anvil, circuits, tmp_path):
+    vb = evm.build_verifier(circuits["credit"].dir, mode="split-vk")
+    original = vb.vk_data_path.read_text()
+    data = json.loads(original)
+    vk = bytearray(bytes.fromhex(data["deployedBytecode"][4:]))
+    vk[-1] ^= 0x01
+    data.update(deployedBytecode="0x00" + vk.hex(), initcode="0x" + evm.vk_data_initcode(bytes(vk)).hex())
+    try:
+        vb.vk_data_path.write_text(json.dumps(data))
+        with pytest.raises(UsageError, match="does not hold the verifying key .* checks"):
+            chain.deploy(
+                circuits["credit"].dir, anvil.rpc_url, verifier_mode="split-vk", deployments_dir=tmp_path / "d"
+            )
+    finally:
+        vb.vk_data_path.write_text(original)
