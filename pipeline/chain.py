@@ -15,8 +15,9 @@ used, with anvil's unlocked dev accounts. A key is never printed or logged.
 
 Deployments are recorded in ``deployments/<chainId>.json`` (schema ``zkinfer/deployments@1``): every
 contract by name (``ModelRegistry``, ``<circuit>/Halo2Verifier``, ``<circuit>/RiskAdjustedLending``, ...)
-with address, transaction hash, block, gas used, constructor arguments and its ABI artifact's path, and
-every circuit's model id, manifest hash and the names of its verifier and gate.
+with address, transaction hash, block, gas used, constructor arguments and its ABI artifact's path (for a
+split-vk verifier's ``<circuit>/Halo2VerifierVkData``, which has no ABI: its ``vk_data.json``), and every
+circuit's model id, manifest hash, verifier mode and the names of its verifier and gate.
 """
 
 from __future__ import annotations
@@ -351,11 +352,15 @@ class Chain:
 
         `sender` picks another unlocked account (local dev chains only).
         """
+        params = {"from": sender or self.account}
+        return self._send(lambda: fn.transact(params), what)
+
+    def _send(self, send, what: str):
+        """Run `send()` (which sends one transaction and returns its hash) and wait for the receipt."""
         from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 
-        params = {"from": sender or self.account}
         try:
-            tx_hash = fn.transact(params)
+            tx_hash = send()
         except ContractLogicError as e:
             raise self._reverted(what, e) from None
         except Web3RPCError as e:  # refused by the node: code size, gas cap, funds, nonce
@@ -378,6 +383,17 @@ class Chain:
                                 transaction_hash="0x" + bytes(receipt.transactionHash).hex(),
                                 block_number=receipt.blockNumber, gas_used=receipt.gasUsed,
                                 args=_jsonable(args))
+
+    def deploy_code(self, initcode: bytes, name: str, what: str | None = None) -> DeployedContract:
+        """Deploy raw init code (a contract-creation transaction with no ABI): e.g. a data contract."""
+        tx = {"from": self.account, "data": "0x" + initcode.hex()}
+        receipt = self._send(lambda: self.w3.eth.send_transaction(tx), what or f"deploying {name}")
+        return DeployedContract(contract_name=name, address=receipt.contractAddress,
+                                transaction_hash="0x" + bytes(receipt.transactionHash).hex(),
+                                block_number=receipt.blockNumber, gas_used=receipt.gasUsed)
+
+    def code(self, address: str) -> bytes:
+        return bytes(self.w3.eth.get_code(to_checksum_address(address)))
 
     def has_code(self, address: str) -> bool:
         return len(self.w3.eth.get_code(to_checksum_address(address))) > 0
@@ -473,6 +489,8 @@ class Deployment:
     register_gas: int
     verifier_runtime_size: int
     instance_layout: dict  # InstanceLayout's fields, as registered
+    verifier_mode: str = evm.VerifierMode.STANDARD.value  # standard, split-vk or reusable
+    vk_data: DeployedContract | None = None  # split-vk: the verifying key's data contract
 
     def gas(self) -> dict[str, int]:
         """Gas of each transaction this deployment sent (for benchmarks)."""
@@ -482,6 +500,8 @@ class Deployment:
             out["deploy_registry"] = self.registry.gas_used
         if self.reusable_verifier is not None:
             out["deploy_reusable_verifier"] = self.reusable_verifier.gas_used
+        if self.vk_data is not None:
+            out["deploy_vk_data"] = self.vk_data.gas_used
         return out
 
 
@@ -534,7 +554,8 @@ def _gate_args(chain: Chain, consumer: str, registry: str, max_feature_age: int,
 
 
 def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lending", *,
-           reusable: bool | None = None, allow_insecure_srs: bool = False,
+           verifier_mode: evm.VerifierMode | str | None = None, reusable: bool | None = None,
+           allow_insecure_srs: bool = False,
            deployments_dir: str | os.PathLike = DEFAULT_DEPLOYMENTS_DIR, terms: dict | None = None,
            max_feature_age: int = DEFAULT_MAX_FEATURE_AGE_S, output_index: int = 0,
            feature_publisher: str | None = None, weight_commitment: str | None = None,
@@ -543,14 +564,19 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
     register the model, accept it on the gate, allow the feature publisher; record it all in
     ``deployments/<chainId>.json``.
 
-    `reusable`: None picks the standard verifier when it fits EIP-170, else ezkl's reusable verifier (shared
-    per chain) with this circuit's VKA. A circuit built on a dev (insecure) SRS is refused on any chain
+    `verifier_mode`: None (or "auto") picks the first verifier whose runtime code fits EIP-170 (see
+    `evm.choose_verifier`): the standard one; else split-vk, its verifying key in a data contract deployed
+    first; else ezkl's reusable verifier (shared per chain) with this circuit's VKA. "standard", "split-vk"
+    or "reusable" forces one (`reusable`, the older switch: True reusable, False standard). Whichever it is,
+    the registry records the contract offering `verifyProof(bytes, uint256[])`: the gates need no change.
+    A circuit built on a dev (insecure) SRS is refused on any chain
     but 31337 unless `allow_insecure_srs`: whoever generated that SRS can forge its proofs.
     `feature_publisher` defaults to the deployer. `weight_commitment` (hex; circuits with hashed weights
     only) defaults to the circuit's own (`params_commitment`).
     """
     if consumer not in CONSUMERS:
         raise UsageError(f"unknown consumer {consumer!r}: choose one of {', '.join(CONSUMERS)}")
+    mode = evm.verifier_mode(verifier_mode, reusable)
     m = manifest_mod.load(circuit_dir)
     manifest_mod.verify_artifacts(m, manifest_mod.VERIFY_FILES)
     chain = Chain(rpc_url, private_key)
@@ -578,7 +604,8 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
 
     contract_paths = evm.build_contracts()
     artifacts = {n: evm.load_artifact(p) for n, p in contract_paths.items()}
-    verifier, shared, vb = _deploy_verifier(chain, m, reusable, book, base)
+    v = _deploy_verifier(chain, m, mode, book, base)
+    verifier = v.verifier
 
     registry = None
     if registry_record is None:
@@ -614,28 +641,44 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
         "gate": f"{m.name}/{gate_name}", "insecureSrs": m.insecure_srs, "instanceLayout": layout_fields,
         "weightCommitment": weight_commitment,
         "registerTransactionHash": "0x" + bytes(receipt.transactionHash).hex(),
+        "verifierMode": v.build.mode.value,
     }
+    if v.vk_data is not None:
+        book["models"][m.name]["vkData"] = f"{m.name}/{v.vk_data.contract_name}"
     write_json_atomic(dfile, book)
     return Deployment(chain_id=chain.chain_id, circuit=m.name, model_id=model_id, consumer=consumer,
-                      registry=registry, verifier=verifier, gate=gate, reusable_verifier=shared,
+                      registry=registry, verifier=verifier, gate=gate, reusable_verifier=v.shared,
                       registry_address=registry_address, deployments_file=dfile, register_gas=receipt.gasUsed,
-                      verifier_runtime_size=vb.runtime_size, instance_layout=layout_fields)
+                      verifier_runtime_size=v.build.runtime_size, instance_layout=layout_fields,
+                      verifier_mode=v.build.mode.value, vk_data=v.vk_data)
 
 
-def _deploy_verifier(chain: Chain, m: manifest_mod.Manifest, reusable: bool | None, book: dict,
-                     base: Path) -> tuple[DeployedContract, DeployedContract | None, evm.VerifierBuild]:
-    """The circuit's own verifier, or (reusable) this circuit's adapter on the chain's shared reusable
-    verifier, deployed first when the chain has none. Records them in `book`; returns the verifier, the
-    shared verifier when this call deployed it, and the build."""
-    vb = evm.build_verifier(m.dir, reusable=bool(reusable), warn_eip170=reusable is not None)
-    if reusable is None and vb.exceeds_eip170:
-        log.info("%s: the verifier's runtime code (%d bytes) exceeds EIP-170: using the reusable verifier",
-                 m.name, vb.runtime_size)
-        vb = evm.build_verifier(m.dir, reusable=True)
-    if not vb.reusable:
+@dataclass(frozen=True)
+class _VerifierDeployment:
+    verifier: DeployedContract  # what the registry records: it offers verifyProof(bytes, uint256[])
+    build: evm.VerifierBuild
+    shared: DeployedContract | None = None  # reusable: the shared verifier, when this call deployed it
+    vk_data: DeployedContract | None = None  # split-vk: the verifying key's data contract
+
+
+def _deploy_verifier(chain: Chain, m: manifest_mod.Manifest, mode: evm.VerifierMode | None, book: dict,
+                     base: Path) -> _VerifierDeployment:
+    """The circuit's verifier in `mode` (None: the first that fits EIP-170, see `evm.choose_verifier`):
+    its own standard verifier; its split-vk verifier after the data contract holding its verifying key; or
+    its adapter on the chain's shared reusable verifier, deployed first when the chain has none. Records
+    them in `book`."""
+    vb = evm.choose_verifier(m.dir, mode).build  # (logs which verifier and why)
+    if vb.mode is evm.VerifierMode.STANDARD:
         verifier = chain.deploy(evm.load_artifact(vb.artifact_path), [], f"deploying {m.name}'s verifier")
         book["contracts"][f"{m.name}/{verifier.contract_name}"] = verifier.record(vb.artifact_path, base)
-        return verifier, None, vb
+        return _VerifierDeployment(verifier, vb)
+    if vb.mode is evm.VerifierMode.SPLIT_VK:
+        vk_data = _deploy_vk_data(chain, m, vb)
+        book["contracts"][f"{m.name}/{vk_data.contract_name}"] = vk_data.record(vb.vk_data_path, base)
+        verifier = chain.deploy(evm.load_artifact(vb.artifact_path), [vk_data.address],
+                                f"deploying {m.name}'s split-vk verifier")
+        book["contracts"][f"{m.name}/{verifier.contract_name}"] = verifier.record(vb.artifact_path, base)
+        return _VerifierDeployment(verifier, vb, vk_data=vk_data)
 
     shared = None
     shared_record = book["contracts"].get(evm.REUSABLE_VERIFIER_CONTRACT)
@@ -648,7 +691,25 @@ def _deploy_verifier(chain: Chain, m: manifest_mod.Manifest, reusable: bool | No
     verifier = chain.deploy(evm.load_artifact(adapter_path), [shared_record["address"], words],
                             f"deploying {m.name}'s reusable-verifier adapter")
     book["contracts"][f"{m.name}/{verifier.contract_name}"] = verifier.record(adapter_path, base)
-    return verifier, shared, vb
+    return _VerifierDeployment(verifier, vb, shared=shared)
+
+
+def _deploy_vk_data(chain: Chain, m: manifest_mod.Manifest, vb: evm.VerifierBuild) -> DeployedContract:
+    """Deploy the data contract holding a split-vk verifier's verifying key; check its code is the key."""
+    data = evm.load_vk_data(vb.vk_data_path)
+    runtime = bytes.fromhex(data["deployedBytecode"][2:])
+    vk = runtime[1:]
+    checked = evm.load_artifact(vb.artifact_path).get("vkDataKeccak")
+    if "0x" + keccak(vk).hex() != checked or bytes.fromhex(data["initcode"][2:]) != evm.vk_data_initcode(vk):
+        raise UsageError(f"{vb.vk_data_path} does not hold the verifying key {vb.artifact_path} checks "
+                         f"(keccak256 {checked}): rebuild with `zkinfer contracts build --verifier split-vk`")
+    deployed = chain.deploy_code(evm.vk_data_initcode(vk), evm.VK_DATA_CONTRACT,
+                                 f"deploying {m.name}'s verifying-key data contract")
+    code = chain.code(deployed.address)
+    if code != runtime:
+        raise ChainError(f"{m.name}'s verifying-key data contract at {deployed.address} holds {len(code)} bytes "
+                         f"of code, not the 0x00 byte and {len(vk)}-byte key it was deployed with")
+    return deployed
 
 
 def params_commitment(circuit_dir: str | os.PathLike) -> str:
@@ -918,7 +979,8 @@ def verification_gas(handle: GateHandle, calldata: dict) -> int:
 
 def measure_gas(circuit_dir: str | os.PathLike, proof_path: str | os.PathLike, rpc_url: str,
                 consumer: str = "lending", *, deployments_dir: str | os.PathLike | None = None,
-                reusable: bool | None = None, terms: dict | None = None) -> dict:
+                verifier_mode: evm.VerifierMode | str | None = None, reusable: bool | None = None,
+                terms: dict | None = None) -> dict:
     """Deploy the circuit afresh, post the proof's features, verify and submit it: the gas of each step.
 
     For benchmarks on a local chain. Lending uses made-up borrowers and, unless `terms` say otherwise, a
@@ -930,7 +992,8 @@ def measure_gas(circuit_dir: str | os.PathLike, proof_path: str | os.PathLike, r
         ddir = deployments_dir or Path(tmp) / "deployments"
         if consumer == "lending":
             terms = {"maxRateStepBps": 10_000, **(terms or {})}
-        d = deploy(circuit_dir, rpc_url, consumer, reusable=reusable, deployments_dir=ddir, terms=terms)
+        d = deploy(circuit_dir, rpc_url, consumer, verifier_mode=verifier_mode, reusable=reusable,
+                   deployments_dir=ddir, terms=terms)
         chain = Chain(rpc_url)
         # Distinct borrowers: each slot's features are posted under its own subject.
         borrower = [to_checksum_address(keccak(text=f"zkinfer-gas-borrower-{i}")[:20])
@@ -942,7 +1005,7 @@ def measure_gas(circuit_dir: str | os.PathLike, proof_path: str | os.PathLike, r
         [s] = submit([proof_path], rpc_url, subjects=borrower if consumer == "lending" else None,
                      deployments_dir=ddir)
     return {"circuit": d.circuit, "consumer": consumer, "chain_id": d.chain_id,
-            "verifier_runtime_bytes": d.verifier_runtime_size, "deploy": d.gas(),
+            "verifier_mode": d.verifier_mode, "verifier_runtime_bytes": d.verifier_runtime_size, "deploy": d.gas(),
             "post_features": sum(p.gas_used for p in postings), "verify_proof": verify, "submit": s.gas_used,
             "effects": s.effects}
 

@@ -213,22 +213,36 @@ def contracts():
     """Solidity: the project's contracts and circuits' verifiers (pinned solcjs, offline)."""
 
 
+VERIFIER_OPTION = click.option(
+    "--verifier", "verifier_mode", type=click.Choice(["auto", "standard", "split-vk", "reusable"]), default="auto",
+    show_default=True,
+    help="auto: the first that fits EIP-170's 24,576-byte code limit, in this order. standard: ezkl's verifier, "
+         "the verifying key in its code. split-vk: the key in a data contract, checked by keccak256 (~3k gas "
+         "more per proof). reusable: ezkl's shared verifier plus this circuit's key artifact (~30% more gas).")
+
+
 @contracts.command("build")
 @click.argument("circuit_dir", metavar="[DIR]", required=False, type=click.Path(file_okay=False))
-@click.option("--reusable", is_flag=True,
-              help="Render ezkl's reusable verifier and this circuit's verifying-key artifact instead.")
-def contracts_build(circuit_dir, reusable):
+@VERIFIER_OPTION
+@click.option("--reusable", is_flag=True, default=None, help="Same as --verifier reusable.")
+def contracts_build(circuit_dir, verifier_mode, reusable):
     """Compile verifier_contracts/src, and DIR's verifier into DIR/evm when DIR is given."""
     from . import evm
 
+    mode = evm.verifier_mode(verifier_mode, reusable)
     for name, path in sorted(evm.build_contracts().items()):
         click.echo(f"{name:24s} {evm.load_artifact(path)['runtimeSize']:6d} B  {path}")
     if circuit_dir:
-        vb = evm.build_verifier(circuit_dir, reusable=reusable)
-        fits = "over EIP-170's limit" if vb.exceeds_eip170 else "fits EIP-170"
-        click.echo(f"{vb.contract_name:24s} {vb.runtime_size:6d} B  {vb.artifact_path} ({fits})")
+        choice = evm.choose_verifier(circuit_dir, mode)
+        for vb in choice.candidates:
+            fits = "over EIP-170's limit" if vb.exceeds_eip170 else "fits EIP-170"
+            picked = f"; {vb.mode.value} picked" if len(choice.candidates) > 1 and vb is choice.build else ""
+            click.echo(f"{vb.contract_name:24s} {vb.runtime_size:6d} B  {vb.artifact_path} ({fits}{picked})")
+        vb = choice.build
         if vb.vka_path:
             click.echo(f"{'VKA':24s} {vb.vka_digest}  {vb.vka_path}")
+        if vb.vk_data_path:
+            click.echo(f"{evm.VK_DATA_CONTRACT:24s} {vb.vk_data_keccak}  {vb.vk_data_path}")
 
 
 @cli.group("chain")
@@ -281,23 +295,29 @@ SUBJECT_OPTION = click.option("--subject", "subjects", multiple=True,
 @RPC_OPTION
 @click.option("--consumer", type=click.Choice(["lending", "bond"]), default="lending", show_default=True,
               help="The gate acting on the proofs.")
+@VERIFIER_OPTION
 @click.option("--reusable/--no-reusable", default=None,
-              help="Force ezkl's reusable verifier on or off (default: when the verifier exceeds EIP-170).")
+              help="Same as --verifier reusable / --verifier standard.")
 @click.option("--allow-insecure-srs", is_flag=True,
               help="Deploy a dev-SRS circuit to a chain other than 31337.")
 @click.option("--max-feature-age", type=int, default=24 * 3600, show_default=True,
               help="Seconds posted features stay usable.")
 @DEPLOYMENTS_OPTION
-def deploy_cmd(circuit_dir, rpc, consumer, reusable, allow_insecure_srs, max_feature_age, deployments_dir):
+def deploy_cmd(circuit_dir, rpc, consumer, verifier_mode, reusable, allow_insecure_srs, max_feature_age,
+               deployments_dir):
     """Deploy DIR's verifier, the registry and a gate; register the model."""
-    from . import chain
+    from . import chain, evm
 
-    d = chain.deploy(circuit_dir, _rpc(rpc), consumer, reusable=reusable,
+    mode = evm.verifier_mode(verifier_mode, reusable)  # (a contradiction is a usage error before any RPC)
+    d = chain.deploy(circuit_dir, _rpc(rpc), consumer, verifier_mode=mode,
                      allow_insecure_srs=allow_insecure_srs, max_feature_age=max_feature_age,
                      deployments_dir=deployments_dir)
-    _echo_json({"chainId": d.chain_id, "circuit": d.circuit, "modelId": d.model_id,
-                "registry": d.registry_address, "verifier": d.verifier.address, "gate": d.gate.address,
-                "gas": d.gas(), "deployments": str(d.deployments_file)})
+    out = {"chainId": d.chain_id, "circuit": d.circuit, "modelId": d.model_id,
+           "registry": d.registry_address, "verifierMode": d.verifier_mode, "verifier": d.verifier.address,
+           "gate": d.gate.address, "gas": d.gas(), "deployments": str(d.deployments_file)}
+    if d.vk_data is not None:
+        out["vkData"] = d.vk_data.address
+    _echo_json(out)
 
 
 @cli.command("post-features")

@@ -1,18 +1,26 @@
 """Solidity: the pinned npm toolchain, compilation with solcjs, and Halo2 verifiers rendered by ezkl.
 
-    build_verifier("circuits/credit_risk")                  # DIR/evm/Verifier.sol + Verifier.json
-    build_verifier("circuits/lenet", reusable=True)         # shared reusable verifier + this circuit's VKA
-    build_contracts()                                       # verifier_contracts/src -> verifier_contracts/out
+    build_verifier("circuits/credit_risk")                     # DIR/evm/Verifier.sol + Verifier.json
+    build_verifier("circuits/credit_k64", mode="split-vk")     # the verifying key in a data contract
+    build_verifier("circuits/lenet", mode="reusable")          # shared reusable verifier + this circuit's VKA
+    choose_verifier("circuits/credit_k64")                     # the first of the three that fits EIP-170
+    build_contracts()                                          # verifier_contracts/src -> verifier_contracts/out
 
 Everything runs offline: the compiler is npm's `solc` (solcjs, pinned in package.json), never a download.
 Artifacts are JSON (schema ``zkinfer/contract-artifact@1``): contractName, sourceName, abi, bytecode,
 deployedBytecode, runtimeSize, compiler {name, version, settings}, buildKey. A build whose inputs have not
 changed (same sources or verifying key, same compiler and settings) reuses the artifact on disk.
 
-Ethereum refuses to deploy runtime code above 24,576 bytes (EIP-170). A circuit whose verifier is larger
-needs ezkl's reusable verifier: one circuit-independent contract per chain plus a per-circuit verifying-key
-artifact (VKA) that the verifier must have registered, passed at every verification (see
-`ReusableVerifierAdapter.sol`).
+Ethereum refuses to deploy runtime code above 24,576 bytes (EIP-170). A circuit's verifier comes in three
+modes (`VerifierMode`), tried in this order by `choose_verifier`:
+
+- standard: ezkl's `Halo2Verifier`, the verifying key baked into its code as ~100 `mstore`s. Cheapest calls.
+- split-vk: the same verifier with those `mstore`s replaced by an `extcodecopy` from a data contract holding
+  the key, checked against the keccak256 of the key it was generated with (`split_vk_source`): ~30 bytes of
+  code less per key word for ~3k gas more per call.
+- reusable: ezkl's circuit-independent verifier plus a per-circuit verifying-key artifact (VKA) passed at
+  every verification (see `ReusableVerifierAdapter.sol`): ~30% more verification gas plus the VKA's
+  calldata, but its size does not grow with the circuit.
 """
 
 from __future__ import annotations
@@ -21,11 +29,13 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import struct
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from eth_utils import keccak
@@ -47,7 +57,13 @@ ARTIFACT_SCHEMA = "zkinfer/contract-artifact@1"
 EIP170_MAX_RUNTIME_BYTES = 24_576
 EVM_SUBDIR = "evm"
 VERIFIER_CONTRACT = "Halo2Verifier"
+SPLIT_VK_VERIFIER_CONTRACT = "Halo2VerifierSplitVk"
 REUSABLE_VERIFIER_CONTRACT = "Halo2VerifierReusable"
+# The name deployments record a split-vk verifier's key data contract under (it has no Solidity source).
+VK_DATA_CONTRACT = "Halo2VerifierVkData"
+VK_DATA_SCHEMA = "zkinfer/vk-data@1"
+# Bump when `split_vk_source` or the data contract's layout changes: cached split-vk builds are redone.
+SPLIT_VK_FORMAT = 1
 # The decimals ezkl's reusable verifier rescales instances to in its return value. zkinfer's gates decode
 # outputs themselves and ignore that value, but the VKA encodes it: keep ezkl's default.
 VKA_DECIMALS = 18
@@ -286,6 +302,43 @@ def contract_artifact(name: str, out_dir: str | os.PathLike = CONTRACTS_OUT) -> 
 # Halo2 verifiers
 
 
+class VerifierMode(StrEnum):
+    """How a circuit's verifier goes on chain (see the module docstring)."""
+
+    STANDARD = "standard"
+    SPLIT_VK = "split-vk"
+    REUSABLE = "reusable"
+
+
+AUTO = "auto"
+VERIFIER_CHOICES = (AUTO, *(m.value for m in VerifierMode))
+# Per mode: the stem of DIR/evm/<stem>.sol and .json, and the contract they define.
+_MODE_FILES = {VerifierMode.STANDARD: ("Verifier", VERIFIER_CONTRACT),
+               VerifierMode.SPLIT_VK: ("VerifierSplitVk", SPLIT_VK_VERIFIER_CONTRACT),
+               VerifierMode.REUSABLE: ("VerifierReusable", REUSABLE_VERIFIER_CONTRACT)}
+
+
+def verifier_mode(value: str | VerifierMode | None, reusable: bool | None = None) -> VerifierMode | None:
+    """A verifier mode from a user's choice: None (or "auto") means pick by size (`choose_verifier`).
+
+    `reusable` is the older switch (True: reusable, False: standard), kept as an alias; it may not
+    contradict an explicit `value`.
+    """
+    mode = None
+    if value is not None and value != AUTO:
+        try:
+            mode = VerifierMode(value)
+        except ValueError:
+            raise UsageError(f"unknown verifier mode {value!r}: choose one of {', '.join(VERIFIER_CHOICES)}") from None
+    if reusable is not None:
+        legacy = VerifierMode.REUSABLE if reusable else VerifierMode.STANDARD
+        if mode is not None and mode != legacy:
+            flag = "--reusable" if reusable else "--no-reusable"
+            raise UsageError(f"{flag} contradicts --verifier {mode.value}: give one of them")
+        mode = legacy
+    return mode
+
+
 @dataclass(frozen=True)
 class VerifierBuild:
     """What `build_verifier` wrote into DIR/evm."""
@@ -294,10 +347,16 @@ class VerifierBuild:
     artifact_path: Path
     contract_name: str
     runtime_size: int
-    exceeds_eip170: bool
-    reusable: bool
+    exceeds_eip170: bool  # split-vk: the verifier or its key data contract
+    mode: VerifierMode = VerifierMode.STANDARD
     vka_path: Path | None = None  # reusable only: the circuit's verifying-key artifact
     vka_digest: str | None = None  # keccak256 of the VKA words, as the reusable verifier registers it
+    vk_data_path: Path | None = None  # split-vk only: the key data contract (vk_data.json)
+    vk_data_keccak: str | None = None  # keccak256 of the verifying key the split verifier checks
+
+    @property
+    def reusable(self) -> bool:
+        return self.mode is VerifierMode.REUSABLE
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -335,66 +394,284 @@ def vka_digest(words: list[bytes]) -> str:
     return "0x" + keccak(b"".join(words)).hex()
 
 
-def build_verifier(circuit_dir: str | os.PathLike, reusable: bool = False,
-                   settings: CompilerSettings = VERIFIER_SETTINGS, warn_eip170: bool = True) -> VerifierBuild:
+# ---------------------------------------------------------------------------------------------------------
+# Split-VK: the verifying key in a data contract
+
+
+_VK_MARKER = "// Load full vk into memory"
+# One word of the key as ezkl writes it: `mstore(0x0880, 0x<64 hex>) // vk_digest`.
+_VK_MSTORE = re.compile(r"^(\s*)mstore\((0x[0-9a-fA-F]+), 0x([0-9a-fA-F]{64})\)\s*(//.*)?$")
+_VK_MPTR_CONST = re.compile(r"uint256\s+internal\s+constant\s+VK_MPTR\s*=\s*(0x[0-9a-fA-F]+)\s*;")
+_CONTRACT_DECL = f"contract {VERIFIER_CONTRACT} {{"
+_VERIFY_ASSEMBLY = re.compile(
+    r"(function\s+verifyProof\s*\([^)]*\)\s*public\s+returns\s*\(\s*bool\s*\)\s*\{\n)([ \t]*)(assembly\s*\{)")
+# The Solidity names the transformation adds: they must not exist in ezkl's source already.
+_VK_DATA_IMMUTABLE, _VK_DATA_LOCAL = "VK_DATA", "vkData"
+
+
+@dataclass(frozen=True)
+class SplitVkSource:
+    """ezkl's verifier with its verifying key moved out (`split_vk_source`)."""
+
+    source: str  # contract SPLIT_VK_VERIFIER_CONTRACT, constructor(address vkData)
+    vk: bytes  # the key's words back to back, as the verifier lays them out in memory
+    vk_mptr: int  # where in memory: the VK_MPTR constant
+
+    @property
+    def vk_keccak(self) -> str:
+        return "0x" + keccak(self.vk).hex()
+
+
+def _shape_error(what: str) -> SolidityCompileError:
+    return SolidityCompileError(f"ezkl's verifier source does not have the shape split-vk expects: {what} "
+                                f"(ezkl {EZKL_VERSION}); use the standard or reusable verifier")
+
+
+def split_vk_source(source: str) -> SplitVkSource:
+    """Move the verifying key out of ezkl's `Halo2Verifier` source, into a data contract.
+
+    ezkl writes the key as consecutive ``mstore(VK_MPTR + 32*j, 0x<word>)`` lines after the comment
+    ``// Load full vk into memory``. They become one ``extcodecopy`` from the data contract (whose code is
+    a 0x00 byte, then the key: `vk_data_initcode`) to the same memory, followed by a check of the copy
+    against the keccak256 of the key this verifier was generated with: with any other data contract (or
+    none) every call reverts, so the verifier accepts exactly what the original accepts. The contract is
+    renamed `Halo2VerifierSplitVk` and takes the data contract's address in its constructor (an immutable,
+    read into a local before `verifyProof`'s assembly block, since assembly cannot read immutables).
+
+    Raises SolidityCompileError naming what it did not find when the source has another shape: never a
+    verifier without its key check.
+    """
+    for name in (_VK_DATA_IMMUTABLE, _VK_DATA_LOCAL, SPLIT_VK_VERIFIER_CONTRACT):
+        if re.search(rf"\b{name}\b", source):
+            raise _shape_error(f"the identifier {name} is already used")
+    lines = source.split("\n")
+    markers = [i for i, line in enumerate(lines) if _VK_MARKER in line]
+    if len(markers) != 1:
+        raise _shape_error(f"{len(markers)} lines with {_VK_MARKER!r}, expected one")
+    start = markers[0]
+    mptr_const = _VK_MPTR_CONST.findall(source)
+    if len(mptr_const) != 1:
+        raise _shape_error(f"{len(mptr_const)} definitions of the constant VK_MPTR, expected one")
+    base = int(mptr_const[0], 16)
+
+    words: list[bytes] = []
+    end = start + 1
+    while end < len(lines) and (m := _VK_MSTORE.match(lines[end])) and int(m.group(2), 16) == base + 32 * len(words):
+        words.append(bytes.fromhex(m.group(3)))
+        end += 1
+    if not words:
+        raise _shape_error(f"no `mstore(VK_MPTR + 32*j, 0x<word>)` lines at VK_MPTR = {base:#06x} after "
+                           f"{_VK_MARKER!r}")
+    vk = b"".join(words)
+    indent = _VK_MSTORE.match(lines[start + 1]).group(1)
+    digest = keccak(vk).hex()
+    lines[start:end] = [
+        f"{indent}// Load full vk into memory: {len(vk)} bytes copied from the vk data contract (code: 0x00, then",
+        f"{indent}// the key; kept apart so this verifier fits EIP-170), then checked against the keccak256 of",
+        f"{indent}// the key this verifier was generated with: with any other data contract, every call reverts.",
+        f"{indent}extcodecopy({_VK_DATA_LOCAL}, {base:#06x}, 1, {len(vk):#06x})",
+        f"{indent}if iszero(eq(keccak256({base:#06x}, {len(vk):#06x}), 0x{digest})) {{ revert(0, 0) }}",
+    ]
+    out = "\n".join(lines)
+
+    if out.count(_CONTRACT_DECL) != 1:
+        raise _shape_error(f"{out.count(_CONTRACT_DECL)} declarations `{_CONTRACT_DECL}`, expected one")
+    out = out.replace(_CONTRACT_DECL, (
+        f"contract {SPLIT_VK_VERIFIER_CONTRACT} {{\n"
+        f"    /// The data contract holding the verifying key (see `verifyProof`): its code is 0x00, then the key.\n"
+        f"    address internal immutable {_VK_DATA_IMMUTABLE};\n\n"
+        f"    constructor(address vkData) {{\n"
+        f"        {_VK_DATA_IMMUTABLE} = vkData;\n"
+        f"    }}\n"), 1)
+    found = len(_VERIFY_ASSEMBLY.findall(out))
+    if found != 1:
+        raise _shape_error(f"{found} `verifyProof(...) public returns (bool) {{ assembly {{` blocks, expected one")
+    out = _VERIFY_ASSEMBLY.sub(
+        lambda m: f"{m.group(1)}{m.group(2)}address {_VK_DATA_LOCAL} = {_VK_DATA_IMMUTABLE};\n{m.group(2)}{m.group(3)}",
+        out, count=1)
+    return SplitVkSource(source=out, vk=vk, vk_mptr=base)
+
+
+# The data contract's init code, before its runtime code: PUSH2 size, DUP1, PUSH1 12 (where the runtime code
+# starts), PUSH1 0, CODECOPY, PUSH1 0, RETURN.
+_VK_DATA_INIT_PREFIX = bytes.fromhex("80600c6000396000f3")
+
+
+def vk_data_runtime(vk: bytes) -> bytes:
+    """The key data contract's code: a 0x00 (STOP: calling it does nothing), then the key."""
+    return b"\x00" + vk
+
+
+def vk_data_initcode(vk: bytes) -> bytes:
+    """Init code that deploys `vk_data_runtime(vk)` as it is (no constructor, no Solidity)."""
+    runtime = vk_data_runtime(vk)
+    if len(runtime) > 0xFFFF:
+        raise SolidityCompileError(f"a verifying key of {len(vk)} bytes does not fit a data contract")
+    initcode = b"\x61" + len(runtime).to_bytes(2, "big") + _VK_DATA_INIT_PREFIX
+    assert len(initcode) == 0x0C
+    return initcode + runtime
+
+
+def load_vk_data(path: str | os.PathLike) -> dict:
+    """A split-vk verifier's vk_data.json (schema ``zkinfer/vk-data@1``)."""
+    from .artifacts import read_json
+
+    data = read_json(path, "vk data file")
+    if not isinstance(data, dict) or data.get("schema") != VK_DATA_SCHEMA:
+        raise UsageError(f"{path} is not a zkinfer vk data file (expected schema {VK_DATA_SCHEMA!r})")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building verifiers
+
+
+def build_verifier(circuit_dir: str | os.PathLike, mode: VerifierMode | str | None = None,
+                   settings: CompilerSettings = VERIFIER_SETTINGS, warn_eip170: bool = True, *,
+                   reusable: bool | None = None) -> VerifierBuild:
     """Render the circuit's Halo2 verifier with ezkl and compile it into DIR/evm.
 
     Standard: ``Verifier.sol`` and ``Verifier.json`` (contract ``Halo2Verifier``, the verifying key baked in).
+    Split-vk: ``VerifierSplitVk.sol``/``.json`` (contract ``Halo2VerifierSplitVk``, constructor(address)) and
+    ``vk_data.json`` (the key data contract: init code, key length and keccak256; see `split_vk_source`).
     Reusable: ``VerifierReusable.sol``/``.json`` (contract ``Halo2VerifierReusable``, identical for every
     circuit) and ``vka.json`` (the circuit's verifying-key artifact: words and digest).
+    `mode` None means standard; `reusable` is the older switch (True: reusable, False: standard).
     Logs a warning (unless `warn_eip170` is false: the caller handles it) when the runtime code exceeds
-    EIP-170's 24,576 bytes, where it would not deploy on Ethereum.
-    Rebuilds only when the verifying key, settings, SRS, compiler or settings changed.
+    EIP-170's 24,576 bytes, where it would not deploy on Ethereum. Rebuilds only when the verifying key,
+    settings, SRS, ezkl, compiler or compiler settings changed.
     """
     import ezkl
 
+    mode = verifier_mode(mode, reusable) or VerifierMode.STANDARD
     m = manifest_mod.load(circuit_dir)
     vk, settings_json, srs = m.artifact(manifest_mod.VK), m.artifact(manifest_mod.SETTINGS), m.dir / manifest_mod.SRS
     for p, what in ((vk, "verifying key"), (settings_json, "settings"), (srs, "SRS")):
         if not p.is_file():
             raise UsageError(f"{what} not found: {p} (rebuild the circuit with `zkinfer circuit build`)")
     evm_dir = m.dir / EVM_SUBDIR
-    stem = "VerifierReusable" if reusable else "Verifier"
-    contract = REUSABLE_VERIFIER_CONTRACT if reusable else VERIFIER_CONTRACT
-    sol_path, art_path, vka_path = evm_dir / f"{stem}.sol", evm_dir / f"{stem}.json", evm_dir / "vka.json"
+    stem, contract = _MODE_FILES[mode]
+    sol_path, art_path = evm_dir / f"{stem}.sol", evm_dir / f"{stem}.json"
+    # The per-circuit key file each mode besides standard needs next to its verifier.
+    side_path = {VerifierMode.REUSABLE: evm_dir / "vka.json", VerifierMode.SPLIT_VK: evm_dir / "vk_data.json"}.get(mode)
 
-    build_key = _key({"vk": sha256_file(vk), "settings": sha256_file(settings_json), "srs": sha256_file(srs),
-                      "reusable": reusable, "ezkl": EZKL_VERSION, "solc": solc_version(),
-                      "compiler_settings": settings.standard_json()})
+    key = {"vk": sha256_file(vk), "settings": sha256_file(settings_json), "srs": sha256_file(srs),
+           "reusable": mode is VerifierMode.REUSABLE, "ezkl": EZKL_VERSION, "solc": solc_version(),
+           "compiler_settings": settings.standard_json()}
+    if mode is VerifierMode.SPLIT_VK:  # (standard and reusable keep their keys: their caches stay valid)
+        key["split_vk"] = SPLIT_VK_FORMAT
+    build_key = _key(key)
     art = _cached(art_path, build_key)
-    vka = _cached(vka_path, build_key) if reusable else None
-    if art is None or not sol_path.exists() or (reusable and vka is None):
+    side = _cached(side_path, build_key) if side_path else None
+    if art is None or not sol_path.exists() or (side_path and side is None):
         with tempfile.TemporaryDirectory(prefix="zkinfer-evm-") as tmp:
             tmp_sol = Path(tmp) / "Verifier.sol"
             _render_with_ezkl(
                 lambda: ezkl.create_evm_verifier(str(vk), str(settings_json), str(tmp_sol),
-                                                 str(Path(tmp) / "abi.json"), str(srs), reusable),
+                                                 str(Path(tmp) / "abi.json"), str(srs),
+                                                 mode is VerifierMode.REUSABLE),
                 tmp_sol, "Solidity verifier")
             source = tmp_sol.read_text()
-            if reusable:
+            if mode is VerifierMode.REUSABLE:
                 tmp_vka = Path(tmp) / "vka.bin"
                 _render_with_ezkl(
                     lambda: ezkl.create_evm_vka(str(vk), str(settings_json), str(tmp_vka), str(srs),
                                                 VKA_DECIMALS),
                     tmp_vka, "verifying-key artifact")
                 words = _read_vka_words(tmp_vka)
-                vka = {"buildKey": build_key, "digest": vka_digest(words), "decimals": VKA_DECIMALS,
-                       "words": ["0x" + w.hex() for w in words]}
+                side = {"buildKey": build_key, "digest": vka_digest(words), "decimals": VKA_DECIMALS,
+                        "words": ["0x" + w.hex() for w in words]}
+        if mode is VerifierMode.SPLIT_VK:
+            split = split_vk_source(source)
+            source = split.source
+            runtime = vk_data_runtime(split.vk)
+            side = {"schema": VK_DATA_SCHEMA, "buildKey": build_key, "circuit": m.name,
+                    "contractName": VK_DATA_CONTRACT, "vkBytes": len(split.vk), "vkKeccak": split.vk_keccak,
+                    "vkMptr": split.vk_mptr, "initcode": "0x" + vk_data_initcode(split.vk).hex(),
+                    "deployedBytecode": "0x" + runtime.hex(), "runtimeSize": len(runtime),
+                    "exceedsEip170": len(runtime) > EIP170_MAX_RUNTIME_BYTES}
         compiled = compile_solidity({sol_path.name: source}, settings, base_path=evm_dir.parent)
         if contract not in compiled:
             raise SolidityCompileError(f"ezkl's verifier source defines no contract {contract}")
         art = {**compiled[contract], "buildKey": build_key, "circuit": m.name, "manifestSha256": m.sha256,
                "exceedsEip170": exceeds_eip170(compiled[contract])}
+        if mode is VerifierMode.SPLIT_VK:
+            art["vkDataKeccak"] = side["vkKeccak"]
         write_text_atomic(sol_path, source)
-        if reusable:
-            write_json_atomic(vka_path, vka)
+        if side_path:
+            write_json_atomic(side_path, side)
         write_json_atomic(art_path, art)
 
-    if art["exceedsEip170"] and warn_eip170:
-        log.warning("%s: the verifier's runtime code is %d bytes, over EIP-170's %d: it will not deploy on "
-                    "Ethereum mainnet; use the reusable verifier (`--reusable`)",
-                    m.name, art["runtimeSize"], EIP170_MAX_RUNTIME_BYTES)
-    return VerifierBuild(sol_path=sol_path, artifact_path=art_path, contract_name=contract,
-                         runtime_size=art["runtimeSize"], exceeds_eip170=art["exceedsEip170"],
-                         reusable=reusable, vka_path=vka_path if reusable else None,
-                         vka_digest=vka["digest"] if reusable else None)
+    too_big = art["exceedsEip170"] or bool(mode is VerifierMode.SPLIT_VK and side["exceedsEip170"])
+    if too_big and warn_eip170:
+        log.warning("%s: the %s verifier's runtime code is %d bytes, over EIP-170's %d: it will not deploy on "
+                    "Ethereum mainnet; %s", m.name, mode.value, art["runtimeSize"], EIP170_MAX_RUNTIME_BYTES,
+                    _EIP170_ADVICE[mode])
+    return VerifierBuild(
+        sol_path=sol_path, artifact_path=art_path, contract_name=contract, runtime_size=art["runtimeSize"],
+        exceeds_eip170=too_big, mode=mode,
+        vka_path=side_path if mode is VerifierMode.REUSABLE else None,
+        vka_digest=side["digest"] if mode is VerifierMode.REUSABLE else None,
+        vk_data_path=side_path if mode is VerifierMode.SPLIT_VK else None,
+        vk_data_keccak=side["vkKeccak"] if mode is VerifierMode.SPLIT_VK else None)
+
+
+_EIP170_ADVICE = {
+    VerifierMode.STANDARD: "use the split-vk verifier (`--verifier split-vk`: the verifying key in a data "
+                           "contract, ~3k gas more per proof) or ezkl's reusable verifier (`--verifier reusable`)",
+    VerifierMode.SPLIT_VK: "use ezkl's reusable verifier (`--verifier reusable`)",
+    VerifierMode.REUSABLE: "no smaller verifier exists",
+}
+
+
+@dataclass(frozen=True)
+class VerifierChoice:
+    """The verifier `choose_verifier` picked, why, and every verifier it built on the way (in order)."""
+
+    build: VerifierBuild
+    reason: str
+    candidates: tuple[VerifierBuild, ...]
+
+    @property
+    def mode(self) -> VerifierMode:
+        return self.build.mode
+
+
+def choose_verifier(circuit_dir: str | os.PathLike, mode: VerifierMode | str | None = AUTO,
+                    settings: CompilerSettings = VERIFIER_SETTINGS) -> VerifierChoice:
+    """Build the circuit's verifier in `mode`, or (None or "auto") in the first mode whose runtime code fits
+    EIP-170: standard, then split-vk, then reusable. Logs which and why.
+
+    Auto never stops at a split-vk build that fails (ezkl's source in another shape): it warns and goes on to
+    the reusable verifier. A requested mode builds that mode or raises.
+    """
+    requested = verifier_mode(mode)
+    name = manifest_mod.load(circuit_dir).name
+    if requested is not None:
+        vb = build_verifier(circuit_dir, requested, settings)
+        return VerifierChoice(vb, f"the {requested.value} verifier was requested", (vb,))
+
+    limit = f"EIP-170's {EIP170_MAX_RUNTIME_BYTES:,} bytes"
+    standard = build_verifier(circuit_dir, VerifierMode.STANDARD, settings, warn_eip170=False)
+    candidates = [standard]
+    if not standard.exceeds_eip170:
+        reason = f"its runtime code ({standard.runtime_size:,} bytes) fits {limit}"
+    else:
+        over = f"the standard verifier's runtime code ({standard.runtime_size:,} bytes) exceeds {limit}"
+        try:
+            split = build_verifier(circuit_dir, VerifierMode.SPLIT_VK, settings, warn_eip170=False)
+        except SolidityCompileError as e:
+            log.warning("%s: no split-vk verifier (%s): trying the reusable verifier", name, e.message)
+            split = None
+        if split is not None:
+            candidates.append(split)
+        if split is not None and not split.exceeds_eip170:
+            reason = (f"{over}; with the verifying key in a data contract it is {split.runtime_size:,} bytes")
+        else:
+            reusable = build_verifier(circuit_dir, VerifierMode.REUSABLE, settings)
+            candidates.append(reusable)
+            split_size = f"split-vk's {split.runtime_size:,} bytes too" if split else "split-vk failed to build"
+            reason = f"{over}, and {split_size}: ezkl's reusable verifier is {reusable.runtime_size:,} bytes"
+    chosen = candidates[-1]
+    log.info("%s: %s verifier: %s", name, chosen.mode.value, reason)
+    return VerifierChoice(chosen, reason, tuple(candidates))

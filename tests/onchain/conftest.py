@@ -95,6 +95,7 @@ def build_circuit(
     inputs: str = "public",
     params: str = "fixed",
     relu_layer: bool = False,
+    num_inner_cols: int | None = None,
 ) -> TestCircuit:
     """Build a stand-in model with zkinfer's own build (fidelity gate, keys, manifest)."""
     from pipeline.build import BuildOptions
@@ -122,7 +123,9 @@ def build_circuit(
         # Scale 7 rounds weights and inputs to 1/128: over six features of up to 4 that adds up to ~0.06.
         # These stand-ins accept that; the zoo models declare (and meet) far tighter tolerances.
         tolerance=Tolerance(max_abs_error=0.1),
-        circuit_args=CircuitArgs(decomp_base=DECOMP_BASE, decomp_legs=DECOMP_LEGS),
+        circuit_args=CircuitArgs(
+            decomp_base=DECOMP_BASE, decomp_legs=DECOMP_LEGS, num_inner_cols=num_inner_cols
+        ),
     )
     zk_build(onnx_path, src / "calibration.json", d, options)
     input_shapes = [[1, n_in]] * n_inputs if n_inputs > 1 else [[batch, n_in]]
@@ -154,6 +157,23 @@ def circuits(tmp_path_factory) -> dict[str, TestCircuit]:
         ),
         "credit_k2": build_circuit(root, "credit_k2", credit, batch=2),
     }
+
+
+@pytest.fixture(scope="session")
+def narrow_hashed(tmp_path_factory) -> TestCircuit:
+    """credit_hashed_k2 with one advice column per operation instead of two: a taller, narrower circuit
+    whose standard verifier is just over EIP-170 (25,227 bytes) while its split-vk verifier fits. Apart from
+    `circuits` so that only the tests that need it build it."""
+    return build_circuit(
+        tmp_path_factory.mktemp("narrow"),
+        "credit_hashed_k2_c1",
+        [1.0, 0.5, -0.5, 0.25],
+        n_inputs=2,
+        inputs="hashed",
+        params="hashed",
+        relu_layer=True,
+        num_inner_cols=1,
+    )
 
 
 @pytest.fixture(scope="session")

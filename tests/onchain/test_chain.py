@@ -126,6 +126,7 @@ def test_gas_of_verification_and_of_each_gated_action(anvil, circuits, tmp_path)
         assert 200_000 < g["verify_proof"] < g["submit"] < g["verify_proof"] + 150_000
         assert g["deploy"]["deploy_verifier"] > 1_000_000 and g["post_features"] > 0
     assert lending["effects"][0]["event"] == "RateUpdated" and bond["effects"][0]["event"] == "CouponAdjusted"
+    assert lending["verifier_mode"] == bond["verifier_mode"] == "standard"  # both fit EIP-170
     print(json.dumps({"lending": lending, "bond": bond}, indent=2))
 
 
@@ -162,3 +163,41 @@ def test_cli_end_to_end(circuits, tmp_path, monkeypatch, capsys):
     assert code == 0 and "stopped anvil" in out
     code, _, err = run("submit", "p.json")
     assert code == 2 and "zkinfer chain up" in err
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as ex:
+        cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return ex.value.code, out, err
+
+
+def test_cli_verifier_modes(anvil, circuits, narrow_hashed, tmp_path, capsys):
+    # auto: every verifier tried is listed, and which was picked.
+    code, out, _ = run_cli(capsys, "contracts", "build", str(narrow_hashed.dir))
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert code == 0 and "over EIP-170's limit" in lines["Halo2Verifier"]
+    assert "(fits EIP-170; split-vk picked)" in lines["Halo2VerifierSplitVk"]
+    assert "vk_data.json" in lines["Halo2VerifierVkData"]
+
+    credit = str(circuits["credit"].dir)
+    code, out, _ = run_cli(capsys, "contracts", "build", credit, "--verifier", "split-vk")
+    assert code == 0 and "Halo2VerifierSplitVk" in out and "Halo2VerifierVkData" in out
+    code, out, _ = run_cli(capsys, "contracts", "build", credit, "--reusable")
+    assert code == 0 and "Halo2VerifierReusable" in out and "VKA" in out
+
+    # Contradictions and unknown modes are usage errors, before any chain is contacted.
+    code, _, err = run_cli(capsys, "deploy", credit, "--verifier", "split-vk", "--reusable")
+    assert (code, err) == (2, "error: --reusable contradicts --verifier split-vk: give one of them\n")
+    code, _, err = run_cli(capsys, "deploy", credit, "--verifier", "split")
+    assert code == 2 and "Invalid value for '--verifier'" in err and "Traceback" not in err
+
+    ddir = tmp_path / "deployments"
+    code, out, _ = run_cli(
+        capsys, "deploy", credit, "--verifier", "split-vk", "--rpc", anvil.rpc_url, "--deployments", str(ddir)
+    )
+    d = json.loads(out)
+    assert code == 0 and d["verifierMode"] == "split-vk" and d["vkData"].startswith("0x")
+    assert d["gas"]["deploy_vk_data"] > 0
+    book = json.loads((ddir / "31337.json").read_text())
+    assert book["contracts"]["credit/Halo2VerifierSplitVk"]["args"] == [d["vkData"]]

@@ -156,11 +156,19 @@ def test_k_borrowers_in_one_proof(env, circuits):
 
 def test_private_features_and_weights_through_the_reusable_verifier(env, circuits):
     """Hashed inputs: the commitment is the Poseidon hash, which the publisher computes from raw features.
-    Hashed weights: the registry pins their commitment. The verifier exceeds EIP-170, so deploy picks
-    ezkl's reusable verifier (deployed once per chain)."""
+    Hashed weights: the registry pins their commitment. Forced: ezkl's reusable verifier (deployed once per
+    chain)."""
     c = circuits["credit_hashed_k2"]
-    d = chain.deploy(c.dir, env.chain.rpc_url, "lending", deployments_dir=env.ddir, terms=LENDING_TERMS)
+    d = chain.deploy(
+        c.dir,
+        env.chain.rpc_url,
+        "lending",
+        verifier_mode="reusable",
+        deployments_dir=env.ddir,
+        terms=LENDING_TERMS,
+    )
     assert d.verifier.contract_name == "ReusableVerifierAdapter" and d.reusable_verifier is not None
+    assert d.verifier_mode == "reusable" and "deploy_reusable_verifier" in d.gas()
     handle = chain.open_gate(env.chain, "credit_hashed_k2", env.ddir)
     features = [PD_HALF, PD_MID]
     proof = load(c.prove(features, env.proofs / "hashed.json"))
@@ -173,12 +181,13 @@ def test_private_features_and_weights_through_the_reusable_verifier(env, circuit
     s = send(env, proof, [erin, fay], gate=handle)
     assert [e["newRateBps"] for e in s.effects] == [950, RATE_MID]
 
-    # The same circuit registered with another weight commitment: proofs carry the real one.
+    # The same circuit registered with another weight commitment: proofs carry the real one. Automatic
+    # choice: the verifier exceeds EIP-170 even with its key in a data contract, so reusable again.
     wrong = "0x" + "11" * 32
     again = chain.deploy(
         c.dir, env.chain.rpc_url, "lending", deployments_dir=env.ddir, weight_commitment=wrong
     )
-    assert again.reusable_verifier is None  # the shared verifier was reused
+    assert again.verifier_mode == "reusable" and again.reusable_verifier is None  # the shared one was reused
     handle2 = chain.open_gate(env.chain, "credit_hashed_k2", env.ddir)
     for who, x in zip((erin, fay), features, strict=True):
         env.chain.transact(
@@ -192,6 +201,51 @@ def test_private_features_and_weights_through_the_reusable_verifier(env, circuit
         "WeightCommitmentMismatch",
         modelId=again.model_id,
         registered=wrong,
+    )
+
+
+def test_auto_deploy_picks_split_vk_when_only_it_fits(env, narrow_hashed):
+    """One advice column: the standard verifier is just over EIP-170, the split-vk one fits, so deploy puts
+    the key's data contract first, then the verifier reading it; the registry and gate see a verifier like
+    any other."""
+    c = narrow_hashed
+    d = chain.deploy(c.dir, env.chain.rpc_url, "lending", deployments_dir=env.ddir, terms=LENDING_TERMS)
+    assert d.verifier_mode == "split-vk" and d.verifier.contract_name == "Halo2VerifierSplitVk"
+    assert d.reusable_verifier is None and d.vk_data is not None
+    assert d.verifier.args == [d.vk_data.address] and d.verifier_runtime_size <= evm.EIP170_MAX_RUNTIME_BYTES
+    assert set(d.gas()) >= {"deploy_vk_data", "deploy_verifier", "deploy_gate", "register_model"}
+
+    book = load(env.ddir / "31337.json")
+    name = "credit_hashed_k2_c1"
+    model = book["models"][name]
+    assert model["verifier"] == f"{name}/Halo2VerifierSplitVk" and model["vkData"] == f"{name}/Halo2VerifierVkData"
+    assert model["verifierMode"] == "split-vk"
+    data_record = book["contracts"][model["vkData"]]
+    assert data_record["address"] == d.vk_data.address and data_record["transactionHash"].startswith("0x")
+    assert data_record["artifact"].endswith("evm/vk_data.json") and data_record["gasUsed"] == d.vk_data.gas_used
+    assert book["contracts"][model["verifier"]]["args"] == [d.vk_data.address]
+    assert env.registry.functions.model(d.model_id).call()[0] == d.verifier.address
+
+    handle = chain.open_gate(env.chain, name, env.ddir)
+    features = [PD_HALF, PD_MID]
+    proof = load(c.prove(features, env.proofs / "narrow.json"))
+    gina, hal = address("gina"), address("hal")
+    for who, x in zip((gina, hal), features, strict=True):
+        commitment = chain.feature_commitment(c.dir, x)
+        env.chain.transact(
+            handle.gate.functions.postFeatures(address_subject(who), bytes.fromhex(commitment[2:])), "post"
+        )
+    s = send(env, proof, [gina, hal], gate=handle)
+    assert [e["newRateBps"] for e in s.effects] == [950, RATE_MID]
+    print(f"{name}: split-vk verifier {d.verifier_runtime_size} B, verifyProof "
+          f"{chain.verification_gas(handle, proof['calldata'])} gas, submit {s.gas_used} gas, deploy {d.gas()}")
+
+    # An edited output instance still sinks it: the verifier behind the gate verifies.
+    instances = [int(x, 16) for x in proof["calldata"]["instances"]]
+    expect_revert(
+        lambda: send(env, proof, [gina, hal], gate=handle, instances=instances[:-1] + [instances[-1] + 1]),
+        "ProofRejected",
+        modelId=d.model_id,
     )
 
 
