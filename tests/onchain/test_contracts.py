@@ -73,6 +73,15 @@ def post(env, borrower: str, proof: dict, layout: dict | None = None) -> None:
     env.chain.transact(handle.gate.functions.postFeatures(address_subject(borrower), commitment), "post")
 
 
+def post_hashed(env, handle, circuit_dir, borrowers: list[str], features: list[list[float]]) -> None:
+    """The publisher posts each borrower's Poseidon commitment, computed from raw features."""
+    for who, x in zip(borrowers, features, strict=True):
+        commitment = chain.feature_commitment(circuit_dir, x)
+        env.chain.transact(
+            handle.gate.functions.postFeatures(address_subject(who), bytes.fromhex(commitment[2:])), "post"
+        )
+
+
 def send(env, proof: dict, borrowers: list[str], model_id: int | None = None, gate=None, instances=None):
     calldata = dict(proof["calldata"])
     if instances is not None:
@@ -173,11 +182,7 @@ def test_private_features_and_weights_through_the_reusable_verifier(env, circuit
     features = [PD_HALF, PD_MID]
     proof = load(c.prove(features, env.proofs / "hashed.json"))
     erin, fay = address("erin"), address("fay")
-    for who, x in zip((erin, fay), features, strict=True):
-        commitment = chain.feature_commitment(c.dir, x)
-        env.chain.transact(
-            handle.gate.functions.postFeatures(address_subject(who), bytes.fromhex(commitment[2:])), "post"
-        )
+    post_hashed(env, handle, c.dir, [erin, fay], features)
     s = send(env, proof, [erin, fay], gate=handle)
     assert [e["newRateBps"] for e in s.effects] == [950, RATE_MID]
 
@@ -189,13 +194,7 @@ def test_private_features_and_weights_through_the_reusable_verifier(env, circuit
     )
     assert again.verifier_mode == "reusable" and again.reusable_verifier is None  # the shared one was reused
     handle2 = chain.open_gate(env.chain, "credit_hashed_k2", env.ddir)
-    for who, x in zip((erin, fay), features, strict=True):
-        env.chain.transact(
-            handle2.gate.functions.postFeatures(
-                address_subject(who), bytes.fromhex(chain.feature_commitment(c.dir, x)[2:])
-            ),
-            "post",
-        )
+    post_hashed(env, handle2, c.dir, [erin, fay], features)
     expect_revert(
         lambda: send(env, proof, [erin, fay], gate=handle2),
         "WeightCommitmentMismatch",
@@ -230,11 +229,7 @@ def test_auto_deploy_picks_split_vk_when_only_it_fits(env, narrow_hashed):
     features = [PD_HALF, PD_MID]
     proof = load(c.prove(features, env.proofs / "narrow.json"))
     gina, hal = address("gina"), address("hal")
-    for who, x in zip((gina, hal), features, strict=True):
-        commitment = chain.feature_commitment(c.dir, x)
-        env.chain.transact(
-            handle.gate.functions.postFeatures(address_subject(who), bytes.fromhex(commitment[2:])), "post"
-        )
+    post_hashed(env, handle, c.dir, [gina, hal], features)
     s = send(env, proof, [gina, hal], gate=handle)
     assert [e["newRateBps"] for e in s.effects] == [950, RATE_MID]
     print(f"{name}: split-vk verifier {d.verifier_runtime_size} B, verifyProof "
