@@ -519,8 +519,13 @@ def instance_layout(manifest: manifest_mod.Manifest) -> tuple[int, bool, int, in
     if not hashed and not lay["inputs"]:
         raise UsageError(f"{name}: inputs are neither public nor hashed: a proof could not be bound "
                          "to a subject")
-    # Hashed inputs: one input tensor (one Poseidon hash) per subject. Public: the inferences per proof.
-    slots = lay["input_hashes"] if hashed else manifest_mod.slot_count(c)
+    slots = manifest_mod.slot_count(c)
+    # Hashed inputs bind a subject through its Poseidon hash: each inference needs its own input tensor.
+    # One [K, F] tensor gets one hash for all K rows, which no single subject's commitment can match.
+    if hashed and lay["input_hashes"] != slots:
+        raise UsageError(f"{name}: {slots} inference(s) per proof but {lay['input_hashes']} input hash(es): with "
+                         "hashed inputs each inference needs its own ONNX input (one hash per subject; zoo "
+                         "models: --split-inputs)")
     if lay["outputs"] % slots or lay["inputs"] % slots:
         raise UsageError(f"{name}: {lay['inputs']} inputs and {lay['outputs']} outputs do not split into "
                          f"{slots} slots")

@@ -177,6 +177,15 @@ def narrow_hashed(tmp_path_factory) -> TestCircuit:
 
 
 @pytest.fixture(scope="session")
+def one_hash_k2(tmp_path_factory) -> TestCircuit:
+    """Two borrowers per proof in one [2, 4] input with hashed visibility: one Poseidon hash for both rows
+    (what a plain `--batch 2 --input-visibility hashed` build of a one-input model gives)."""
+    return build_circuit(
+        tmp_path_factory.mktemp("one-hash"), "one_hash_k2", [1.0, 0.5, -0.5, 0.25], batch=2, inputs="hashed"
+    )
+
+
+@pytest.fixture(scope="session")
 def anvil(tmp_path_factory):
     """A real anvil node for the session (pinned npm package, mainnet limits), stopped at the end."""
     from pipeline import chain
