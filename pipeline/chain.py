@@ -396,7 +396,7 @@ class Chain:
         return bytes(self.w3.eth.get_code(to_checksum_address(address)))
 
     def has_code(self, address: str) -> bool:
-        return len(self.w3.eth.get_code(to_checksum_address(address))) > 0
+        return len(self.code(address)) > 0
 
     def latest_timestamp(self) -> int:
         return self.w3.eth.get_block("latest")["timestamp"]

@@ -360,6 +360,8 @@ abstract contract InferenceGate is Ownable2Step, Pausable {
     function _actOnSlot(uint256 modelId, bytes32 subject, int256 output) private {
         SubjectRecord storage record = _records[subject];
         uint256 word;
+        // Inline rather than _loadRecord: the slot is needed again for the write, and a shared helper taking
+        // the storage pointer measured 24 gas more per subject at K = 64.
         assembly ("memory-safe") {
             word := sload(record.slot)
         }

@@ -33,24 +33,14 @@ library FixedPointFelt {
         return felt <= MAX_POSITIVE_FELT ? int256(magnitude) : -int256(magnitude);
     }
 
-    /// @notice The real number a field element encodes at `scale`, as an integer with `decimals` decimals.
-    /// @dev Truncates toward zero. Exact whenever scale <= decimals, since 2^scale then divides 10^decimals.
-    /// @param felt A field element (an instance).
-    /// @param scale The fixed-point scale (the number is felt / 2^scale).
-    /// @param decimals The decimals of the result (e.g. 18: 1.0 is 1e18).
-    /// @return The value times 10^decimals.
-    function toDecimals(uint256 felt, uint8 scale, uint8 decimals) internal pure returns (int256) {
-        if (scale > MAX_SCALE || decimals > MAX_DECIMALS) revert UnsupportedFixedPoint(scale, decimals);
-        return (toInt(felt) * int256(10 ** decimals)) / int256(1 << scale);
-    }
-
-    /// @notice toDecimals for one scale and decimals, with the constants worked out once (for loops).
+    /// @notice Decodes field elements at one fixed-point scale into integers with a number of decimals; the
+    ///         constants are worked out once, for loops over many outputs.
     struct Decoder {
         int256 unit; // 10^decimals
         int256 denominator; // 2^scale
     }
 
-    /// @notice A decoder from `scale` to `decimals` (checked as in {toDecimals}).
+    /// @notice A decoder from `scale` (bits after the binary point) to `decimals`.
     /// @param scale The fixed-point scale.
     /// @param decimals The decimals of the results.
     /// @return The decoder.
@@ -59,10 +49,11 @@ library FixedPointFelt {
         return Decoder({unit: int256(10 ** decimals), denominator: int256(1 << scale)});
     }
 
-    /// @notice Same as {toDecimals} with the decoder's scale and decimals.
+    /// @notice The real number a field element encodes at the decoder's scale, as an integer with its decimals.
+    /// @dev Truncates toward zero. Exact whenever scale <= decimals, since 2^scale then divides 10^decimals.
     /// @param d The decoder.
     /// @param felt A field element (an instance).
-    /// @return The value times 10^decimals, truncated toward zero.
+    /// @return The value times 10^decimals.
     function decode(Decoder memory d, uint256 felt) internal pure returns (int256) {
         // |toInt(felt)| <= 2^127 and unit <= 10^38: the product fits in int256 (see MAX_DECIMALS).
         unchecked {
