@@ -8,6 +8,7 @@ PY          := $(VENV)/bin/python
 ZKINFER     := $(VENV)/bin/zkinfer
 # torch's CPU wheel, installed before the `models` extra so pip never pulls a multi-GB CUDA build.
 TORCH_SPEC  ?= torch==2.13.0
+HUMMINGBIRD_SPEC ?= hummingbird-ml==0.4.12
 PY_STAMP    := $(VENV)/.zkinfer-installed
 NPM_STAMP   := node_modules/.zkinfer-installed
 MODEL       ?= credit_risk
@@ -23,7 +24,10 @@ $(PY_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[models,dev]"
+	$(PY) -m pip install --quiet -e ".[models,classic,dev]"
+	# hummingbird-ml (tests convert tree ensembles with it, as many users do) pins onnx<=1.16.1, older
+	# than onnxscript and torch's exporter need; it runs fine on the newer onnx, so install it without deps.
+	$(PY) -m pip install --quiet --no-deps "$(HUMMINGBIRD_SPEC)" "dill>=0.3" "onnxconverter-common>=1.14"
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UnsupportedModelError, UsageError
+from ..errors import UnsupportedModelError, UsageError
 
 # tract (ezkl's ONNX front end) names a failing node as: node #12 "my_node" OpName
 _TRACT_NODE = re.compile(r'node #(\d+) "([^"]*)"\s*(\w+)?')

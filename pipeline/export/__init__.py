@@ -1,0 +1,11 @@
+"""Export: a model as an ONNX graph, and that graph's signature as the circuit compiler will see it.
+
+    signature   read an ONNX file's inputs, outputs, operators and symbolic dimensions (`inspect`)
+
+Models reach zkinfer as ONNX files: from torch (the zoo's models, `pipeline.zoo`), or from fitted
+scikit-learn / XGBoost / LightGBM models (`zkinfer export`).
+"""
+
+from .signature import OnnxSignature, TensorSpec, compiler_error, inspect
+
+__all__ = ["OnnxSignature", "TensorSpec", "compiler_error", "inspect"]
