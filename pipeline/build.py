@@ -2,10 +2,13 @@
 
     build_circuit("model.onnx", "calibration.json", "circuits/my_model", BuildOptions(...))
 
-The steps, in order: read the ONNX signature and data; calibrate and compile (`pipeline.compile`), then
-run the fidelity gate (`pipeline.fidelity`) on held-out inputs, climbing a ladder of stronger calibration
-settings until the model's tolerance is met or the budget is spent; fetch the SRS (`pipeline.srs`); make
-keys (`pipeline.keys`); write the manifest (`pipeline.manifest`) last.
+The steps, in order: read the ONNX signature and data and open a reference for the user's model
+(`pipeline.reference`); prepare the graph ezkl compiles (`pipeline.prepare`: concrete shapes, rewrites of
+what ezkl gets wrong); calibrate and compile (`pipeline.compile`), then run the fidelity gate
+(`pipeline.fidelity`) on held-out inputs, climbing a ladder of stronger calibration settings until the
+model's tolerance is met or the budget is spent; check the machine can afford the keys
+(`pipeline.resources`); fetch the SRS (`pipeline.srs`); make keys (`pipeline.keys`); write the manifest
+(`pipeline.manifest`) last.
 
 Everything happens in a staging folder inside the output directory and is moved into place only when
 the whole build succeeded, manifest last: a killed or failed build leaves the previous circuit intact.
@@ -24,14 +27,24 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import EZKL_VERSION, __version__
+from . import EZKL_VERSION, __version__, resources
 from . import fidelity as fidelity_mod
 from . import inputs as inputs_mod
 from . import keys as keys_mod
 from . import manifest as manifest_mod
+from . import prepare as prepare_mod
+from . import reference as reference_mod
 from . import srs as srs_mod
-from .artifacts import canonical_json, copy_atomic, sha256_bytes, sha256_file, write_json_atomic, write_text_atomic
+from .artifacts import (
+    canonical_json,
+    copy_atomic,
+    sha256_bytes,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
 from .compile import (
+    BUILD_LOG,
     DEFAULT_LADDER,
     CalibrationAttempt,
     CircuitArgs,
@@ -39,16 +52,17 @@ from .compile import (
     Visibility,
     settings_and_compile,
 )
-from .errors import ArtifactMismatchError, FidelityError, UsageError
+from .errors import ArtifactMismatchError, FidelityError, ResourceLimitError, UnsupportedModelError, UsageError
 from .export import OnnxSignature, inspect
 
 log = logging.getLogger(__name__)
 
 FAILED_REPORT = "fidelity.failed.json"
-CALIBRATION_LOG = "calibration.log"
 STAGING = ".staging"
 N_SAMPLES_SAVED = 5
 TASKS = ("classification", "regression")
+# The calibration data as ezkl is given it (prescaled where the graph was): lives in staging only.
+STAGED_CALIBRATION = "calibration.json"
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,8 @@ class BuildOptions:
     # Inferences per proof. For a model with a symbolic batch dimension, that dimension's value; for a
     # fixed-shape model it must match the export (first dimension, or one input per inference).
     batch_size: int | None = None
+    # Values for other symbolic input dimensions, as (name, value) pairs (`--dim NAME=N`).
+    dims: tuple[tuple[str, int], ...] = ()
     tolerance: fidelity_mod.Tolerance | None = None  # None: a default relative to the outputs' spread
     task: str | None = None  # "classification" adds label agreement to the fidelity report
     srs_path: Path | None = None  # a ceremony SRS; None: the cached dev SRS (insecure)
@@ -66,6 +82,8 @@ class BuildOptions:
     max_logrows: int | None = None
     max_validation: int = fidelity_mod.DEFAULT_MAX_SAMPLES
     seed: int = 0
+    # Rewrites (by name, see `pipeline.rewrites`) not to apply: for comparing with plain ezkl, or debugging.
+    skip_rewrites: tuple[str, ...] = ()
     circuit_args: CircuitArgs = field(default_factory=CircuitArgs)
 
     def __post_init__(self):
@@ -75,6 +93,7 @@ class BuildOptions:
             raise UsageError(f"batch size must be at least 1, got {self.batch_size}")
         if self.max_attempts is not None and self.max_attempts < 1:
             raise UsageError(f"max attempts must be at least 1, got {self.max_attempts}")
+        prepare_mod.check_rewrite_names(self.skip_rewrites)
 
     def key_fields(self) -> dict:
         """Everything that changes what the build produces (the name and budget only label it)."""
@@ -104,22 +123,21 @@ def _say(progress: Progress | None, msg: str) -> None:
     (progress or log.info)(msg)
 
 
-def _load_samples(path: Path, sig: OnnxSignature, variables: dict, what: str) -> list:
+@dataclass
+class _Data:
+    """A data file's samples (one ezkl input_data value each) and its recorded outputs, if any."""
+
+    samples: list
+    output_data: object = None
+
+
+def _load_samples(path: Path, sig: OnnxSignature, variables: dict, what: str) -> _Data:
     sizes = [t.numel(variables) for t in sig.inputs]
     shapes = [t.concrete_shape(variables) for t in sig.inputs]
-    flat = inputs_mod.parse_input_data(inputs_mod.load_file(path, what), str(path), sizes)
+    obj = inputs_mod.load_file(path, what)
+    flat = inputs_mod.parse_input_data(obj, str(path), sizes)
     inputs_mod.count_samples(flat, sizes, shapes, str(path))
-    return inputs_mod.split_samples(flat, sizes)
-
-
-def _variables(sig: OnnxSignature, batch_size: int | None) -> dict:
-    dims = sig.symbolic_dims
-    if dims:
-        return {dims[0]: batch_size or 1}
-    if batch_size and batch_size > 1 and sig.inputs[0].shape[0] != batch_size and len(sig.inputs) != batch_size:
-        raise UsageError(f"{sig.path}: --batch {batch_size} but the model has fixed input shapes "
-                         f"{[list(t.shape) for t in sig.inputs]}; export it with batch size {batch_size}")
-    return {}
+    return _Data(inputs_mod.split_samples(flat, sizes), obj.get("output_data"))
 
 
 def _n_classes(sig: OnnxSignature, variables: dict, task: str | None) -> int | None:
@@ -135,6 +153,7 @@ def build_key(onnx_path: Path, data_path: Path, validation_path: Path | None, op
     return sha256_bytes(canonical_json({
         "schema": manifest_mod.SCHEMA,
         "ezkl": EZKL_VERSION,
+        "prepare": prepare_mod.PREPARE_VERSION,
         "onnx": sha256_file(onnx_path),
         "data": sha256_file(data_path),
         "validation": sha256_file(validation_path) if validation_path else None,
@@ -180,36 +199,61 @@ def instance_layout(first_witness: dict, settings: CircuitSettings, sig: OnnxSig
     return layout
 
 
-def build_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, out_dir: str | os.PathLike,
-                  options: BuildOptions | None = None, validation_path: str | os.PathLike | None = None,
-                  force: bool = False, progress: Progress | None = None) -> BuildResult:
-    """Build (or confirm up to date) the circuit for an ONNX model into `out_dir`.
+@dataclass
+class _Plan:
+    """What a build works from, read and checked before anything is written."""
 
-    Raises UsageError for bad input (missing files, shapes, unsupported operators) and FidelityError
-    when no calibration in the budget meets the tolerance (the report is left in out_dir/fidelity.failed.json).
-    """
-    options = options or BuildOptions()
-    onnx_path, data_path, out_dir = Path(onnx_path), Path(data_path), Path(out_dir)
-    validation_path = Path(validation_path) if validation_path else None
+    onnx_path: Path
+    data_path: Path
+    sig: OnnxSignature
+    variables: dict
+    calibration: list
+    validation: list
+    validation_source: str
+    reference: reference_mod.Reference
+    key: str
+
+
+def _plan(onnx_path: Path, data_path: Path, validation_path: Path | None, options: BuildOptions) -> _Plan:
     for p, what in ((onnx_path, "ONNX model"), (data_path, "calibration data"), (validation_path, "validation data")):
         if p is not None and not p.is_file():
             raise UsageError(f"{what} not found: {p}")
     if options.srs_path is not None and not Path(options.srs_path).is_file():
         raise UsageError(f"SRS file not found: {options.srs_path}")
-
-    t_start = time.perf_counter()
     sig = inspect(onnx_path)
-    variables = _variables(sig, options.batch_size)
-    calibration = _load_samples(data_path, sig, variables, "calibration data")
-    if validation_path:
-        validation = _load_samples(validation_path, sig, variables, "validation data")[: options.max_validation]
+    variables = prepare_mod.resolve_dims(sig, options.batch_size, dict(options.dims))
+    data = _load_samples(data_path, sig, variables, "calibration data")
+    probe = reference_mod.feeds(sig, data.samples[0], variables)
+    ref = reference_mod.open_reference(onnx_path, sig, probe, data.output_data, len(data.samples))
+    if ref.needs_given_samples:
+        validation = data.samples[: options.max_validation]
+        source = (f"given: the data file's {len(validation)} samples, whose recorded output_data is the only "
+                  "reference for this graph")
+    elif validation_path:
+        validation = _load_samples(validation_path, sig, variables, "validation data").samples
+        validation = validation[: options.max_validation]
         source = f"held-out: {len(validation)} samples from {validation_path.name}"
     else:
-        validation, source = fidelity_mod.derive_validation(calibration, options.max_validation, options.seed)
-
+        validation, source = fidelity_mod.derive_validation(data.samples, options.max_validation, options.seed)
     key = build_key(onnx_path, data_path, validation_path, options)
+    return _Plan(onnx_path, data_path, sig, variables, data.samples, validation, source, ref, key)
+
+
+def build_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, out_dir: str | os.PathLike,
+                  options: BuildOptions | None = None, validation_path: str | os.PathLike | None = None,
+                  force: bool = False, progress: Progress | None = None) -> BuildResult:
+    """Build (or confirm up to date) the circuit for an ONNX model into `out_dir`.
+
+    Raises UsageError for bad input (missing files, shapes, unsupported operators), FidelityError when no
+    calibration in the budget meets the tolerance (the report is left in out_dir/fidelity.failed.json) and
+    ResourceLimitError when the next step would need more memory than this machine has.
+    """
+    options = options or BuildOptions()
+    out_dir = Path(out_dir)
+    t_start = time.perf_counter()
+    plan = _plan(Path(onnx_path), Path(data_path), Path(validation_path) if validation_path else None, options)
     if not force:
-        existing = _up_to_date(out_dir, key)
+        existing = _up_to_date(out_dir, plan.key)
         if existing:
             _say(progress, f"{out_dir}: up to date (nothing changed since the last build)")
             return BuildResult(manifest=existing, rebuilt=False, fidelity=existing.data["fidelity"])
@@ -219,51 +263,99 @@ def build_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, ou
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        return _build_in(staging, out_dir, onnx_path, data_path, sig, variables, calibration, validation, source,
-                         key, options, t_start, progress)
+        return _build_in(staging, out_dir, plan, options, t_start, progress)
     finally:
+        if (staging / BUILD_LOG).exists():  # what ezkl printed, kept for the curious whether or not it worked
+            os.replace(staging / BUILD_LOG, out_dir / BUILD_LOG)
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _build_in(staging, out_dir, onnx_path, data_path, sig, variables, calibration, validation, source, key,
-              options, t_start, progress) -> BuildResult:
-    timings: dict[str, float] = {}
-    staged_onnx = staging / manifest_mod.ONNX
-    shutil.copyfile(onnx_path, staged_onnx)
-    references = fidelity_mod.reference_outputs(staged_onnx, sig, validation, variables)
+def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepared: prepare_mod.PreparedModel,
+                              options: BuildOptions, timings: dict, progress: Progress | None):
+    """The fidelity ladder: calibrate, compile and measure, attempt after attempt, until the gate passes.
+
+    Returns (report, first witness, settings) of the last attempt. A calibration that finds no settings
+    counts as a failed attempt; an attempt whose circuit this machine could not mock or set up stops the
+    ladder (ResourceLimitError) before anything is allocated.
+    """
+    references = fidelity_mod.reference_outputs(plan.reference, plan.sig, plan.validation, plan.variables)
+    circuit_validation = [prepared.circuit_values(s) for s in plan.validation]
     tolerance = options.tolerance or fidelity_mod.default_tolerance(references)
-    n_classes = _n_classes(sig, variables, options.task)
+    n_classes = _n_classes(prepared.sig, {}, options.task)
+    staged_data = staging / STAGED_CALIBRATION
+    write_json_atomic(staged_data, {"input_data": [
+        [v for s in plan.calibration for v in prepared.circuit_values(s)[i]] for i in range(len(plan.sig.inputs))]},
+        indent=None)
 
     attempts_log, report, first_witness, settings = [], None, None, None
     for i, attempt in enumerate(options.attempts, 1):
         _say(progress, f"calibrating (attempt {i}/{len(options.attempts)}: {attempt.describe()})")
-        settings, t = settings_and_compile(staged_onnx, data_path, staging, options.visibility,
-                                           options.batch_size, attempt, sig, options.max_logrows,
-                                           options.circuit_args)
+        entry = {"attempt": asdict(attempt)}
+        attempts_log.append(entry)
+        try:
+            settings, t = settings_and_compile(prepared.path, staged_data, staging, options.visibility, attempt,
+                                               prepared.sig, options.max_logrows, options.circuit_args,
+                                               model=plan.onnx_path)
+        except UnsupportedModelError as e:
+            if "during calibration" not in e.message:
+                raise
+            entry.update(passed=False, failures=[e.message])
+            _say(progress, f"  calibration found no settings: {e.message.split(': ', 1)[-1]}")
+            continue
         for k, v in t.items():
             timings[k] = timings.get(k, 0.0) + v
+        entry.update(logrows=settings.logrows, input_scales=settings.input_scales)
+        need = resources.estimate(settings)
+        entry["estimate"] = need.to_dict()
+        short = resources.shortfall(need)
+        if short:
+            entry.update(passed=False, failures=[short])
+            write_json_atomic(out_dir / FAILED_REPORT, {"passed": False, "failures": [short], "attempts": attempts_log})
+            raise ResourceLimitError(f"stopped before calibration attempt {i}'s circuit (logrows {settings.logrows}) "
+                                     f"was mock-proven and set up: {short} (report: {out_dir / FAILED_REPORT})")
         t0 = time.perf_counter()
-        report, first_witness = fidelity_mod.measure(staging / manifest_mod.COMPILED, settings, validation,
-                                                     references, tolerance, n_classes, source, scratch_dir=staging)
+        report, first_witness = fidelity_mod.measure(
+            staging / manifest_mod.COMPILED, settings, circuit_validation, references, tolerance, n_classes,
+            plan.validation_source, scratch_dir=staging, log_path=staging / BUILD_LOG,
+            reference_kind=plan.reference.kind)
         timings["fidelity"] = timings.get("fidelity", 0.0) + time.perf_counter() - t0
-        attempts_log.append({"attempt": asdict(attempt), "logrows": settings.logrows,
-                             "input_scales": settings.input_scales, "passed": report["passed"],
-                             "max_abs_error": report["max_abs_error"], "label_agreement": report.get("label_agreement"),
-                             "failures": report["failures"]})
+        entry.update(passed=report["passed"], max_abs_error=report["max_abs_error"],
+                     label_agreement=report.get("label_agreement"), failures=report["failures"])
         verdict = "passed" if report["passed"] else "; ".join(report["failures"])
         _say(progress, f"  logrows {settings.logrows}, scales {settings.input_scales}: fidelity {verdict}")
         if report["passed"]:
             break
+    if report is None:
+        raise UnsupportedModelError(f"{attempts_log[-1]['failures'][0]} (in all {len(attempts_log)} attempts)")
     report["attempts"] = attempts_log
     report["calibration"] = attempts_log[-1]["attempt"]
+    report["reference"] = plan.reference.describe()
+    report["rewrites"] = prepared.rewrites
+    return report, first_witness, settings
 
+
+def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, t_start: float,
+              progress: Progress | None) -> BuildResult:
+    timings: dict[str, float] = {}
+    shutil.copyfile(plan.onnx_path, staging / manifest_mod.SOURCE_ONNX)
+    prepared = prepare_mod.prepare_model(plan.onnx_path, plan.sig, plan.variables, plan.calibration,
+                                         staging / manifest_mod.ONNX, skip=options.skip_rewrites)
+    for r in prepared.rewrites:
+        _say(progress, f"rewrite {r['rewrite']}: {'; '.join(r['changes'])}")
+    _say(progress, f"reference: {plan.reference.kind} ({plan.reference.why})")
+    report, first_witness, settings = _calibrate_until_faithful(staging, out_dir, plan, prepared, options, timings,
+                                                                progress)
     if not report["passed"]:
         failed_path = out_dir / FAILED_REPORT
         write_json_atomic(failed_path, report)
         raise FidelityError(
-            f"fidelity gate failed after {len(attempts_log)} calibration attempt(s): {report['failures'][0]} "
+            f"fidelity gate failed after {len(report['attempts'])} calibration attempt(s): {report['failures'][0]} "
             f"(report: {failed_path})", report)
     (out_dir / FAILED_REPORT).unlink(missing_ok=True)
+    (staging / STAGED_CALIBRATION).unlink(missing_ok=True)
+
+    # Everything the manifest says about the circuit is known now, before the slow part.
+    circuit = _circuit_entry(options, plan, prepared, settings, first_witness)
 
     t0 = time.perf_counter()
     srs = srs_mod.resolve(settings.logrows, options.srs_path)
@@ -271,49 +363,36 @@ def _build_in(staging, out_dir, onnx_path, data_path, sig, variables, calibratio
     timings["srs"] = time.perf_counter() - t0
     if srs.insecure:
         log.warning(srs_mod.INSECURE_WARNING)
-    _say(progress, f"generating keys (logrows {settings.logrows})")
+    _say(progress, f"generating keys (logrows {settings.logrows}; {resources.estimate(settings).describe()})")
     t0 = time.perf_counter()
     keys_mod.setup(staging / manifest_mod.COMPILED, staging / manifest_mod.SRS, staging / manifest_mod.VK,
-                   staging / manifest_mod.PK)
+                   staging / manifest_mod.PK, log_path=staging / BUILD_LOG)
     timings["setup"] = time.perf_counter() - t0
 
     write_json_atomic(staging / manifest_mod.FIDELITY, report)
     write_text_atomic(staging / manifest_mod.SAMPLES,
-                      "".join(json.dumps({"input_data": s}) + "\n" for s in validation[:N_SAMPLES_SAVED]))
+                      "".join(json.dumps({"input_data": s}) + "\n" for s in plan.validation[:N_SAMPLES_SAVED]))
 
     artifact_names = manifest_mod.CIRCUIT_FILES
     artifacts = {n: {"sha256": sha256_file(staging / n), "bytes": (staging / n).stat().st_size} for n in artifact_names}
-    circuit = {
-        "batch_size": options.batch_size or 1,
-        "variables": variables,
-        "visibility": asdict(options.visibility),
-        "circuit_args": {k: v for k, v in asdict(options.circuit_args).items() if v is not None},
-        "input_names": [t.name for t in sig.inputs],
-        "input_shapes": [list(t.concrete_shape(variables)) for t in sig.inputs],
-        "output_shapes": [list(t.concrete_shape(variables)) for t in sig.outputs],
-        **{k: v for k, v in settings.summary().items() if k not in ("visibility", "variables")},
-        "instance_layout": instance_layout(first_witness, settings, sig, variables),
-    }
-    circuit["num_instances"] = sum(v for k, v in circuit["instance_layout"].items() if k != "order")
-    # Hashed weights: the Poseidon hashes every proof carries, which a registry pins (input-independent).
-    circuit["param_hashes"] = list((first_witness.get("processed_params") or {}).get("poseidon_hash") or [])
     timings["total"] = time.perf_counter() - t_start
     manifest = {
         "schema": manifest_mod.SCHEMA,
         "name": options.name or out_dir.name,
         "zkinfer_version": __version__,
         "ezkl_version": EZKL_VERSION,
-        "build_key": key,
-        "source": {"onnx": str(onnx_path), "data": str(data_path), "task": options.task, "opset": sig.opset,
-                   "parameters": sig.n_parameters,
-                   "operators": dict(sorted(sig.op_counts.items()))},
+        "build_key": plan.key,
+        "source": {"onnx": str(plan.onnx_path), "data": str(plan.data_path), "task": options.task,
+                   "opset": plan.sig.opset, "parameters": plan.sig.n_parameters,
+                   "operators": dict(sorted(plan.sig.op_counts.items()))},
+        "prepare": prepared.manifest_entry(),
         "artifacts": artifacts,
         "circuit": circuit,
         "srs": srs.manifest_entry(settings.logrows),
         "fidelity": {k: report[k] for k in ("passed", "validation_source", "n_samples", "n_compared",
-                                            "tolerance", "max_abs_error", "mean_abs_error", "worst")}
+                                            "tolerance", "max_abs_error", "mean_abs_error", "worst", "reference")}
         | ({"label_agreement": report["label_agreement"]} if "label_agreement" in report else {})
-        | {"calibration": report["calibration"], "attempts": len(attempts_log)},
+        | {"calibration": report["calibration"], "attempts": len(report["attempts"])},
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
 
@@ -321,12 +400,32 @@ def _build_in(staging, out_dir, onnx_path, data_path, sig, variables, calibratio
     (out_dir / manifest_mod.MANIFEST).unlink(missing_ok=True)
     for name in artifact_names:
         os.replace(staging / name, out_dir / name)
-    if (staging / CALIBRATION_LOG).exists():  # ezkl's own calibration tables, for the curious; not hashed
-        os.replace(staging / CALIBRATION_LOG, out_dir / CALIBRATION_LOG)
     write_json_atomic(out_dir / manifest_mod.MANIFEST, manifest)
     m = manifest_mod.load(out_dir)
     _say(progress, f"built {out_dir} in {timings['total']:.1f} s (manifest {m.sha256[:16]}...)")
     return BuildResult(manifest=m, rebuilt=True, fidelity=report)
+
+
+def _circuit_entry(options: BuildOptions, plan: _Plan, prepared: prepare_mod.PreparedModel,
+                   settings: CircuitSettings, first_witness: dict) -> dict:
+    """The manifest's `circuit` section: shapes, scales, visibility and where each public value sits."""
+    sig = prepared.sig
+    circuit = {
+        "batch_size": options.batch_size or 1,
+        "variables": plan.variables,
+        "visibility": asdict(options.visibility),
+        "circuit_args": {k: v for k, v in asdict(options.circuit_args).items() if v is not None},
+        "input_names": [t.name for t in sig.inputs],
+        "input_shapes": [list(t.concrete_shape({})) for t in sig.inputs],
+        "output_shapes": [list(t.concrete_shape({})) for t in sig.outputs],
+        "input_prescale": prepared.input_prescale,
+        **{k: v for k, v in settings.summary().items() if k not in ("visibility", "variables")},
+        "instance_layout": instance_layout(first_witness, settings, sig, {}),
+    }
+    circuit["num_instances"] = sum(v for k, v in circuit["instance_layout"].items() if k != "order")
+    # Hashed weights: the Poseidon hashes every proof carries, which a registry pins (input-independent).
+    circuit["param_hashes"] = list((first_witness.get("processed_params") or {}).get("poseidon_hash") or [])
+    return circuit
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -77,16 +77,20 @@ def circuit():
 @click.option("--task", type=click.Choice(["classification", "regression"]))
 @visibility_options
 @click.option("--batch", "batch_size", type=int, help="Value for the model's symbolic batch dimension.")
+@click.option("--dim", "dims", multiple=True, metavar="NAME=N",
+              help="Value for another symbolic input dimension (repeatable).")
 @click.option("--srs", "srs_path", type=click.Path(dir_okay=False),
               help="A ceremony SRS file (default: a cached dev SRS, insecure).")
 @click.option("--max-attempts", type=int, help="Calibration attempts allowed by the fidelity gate.")
 @click.option("--max-logrows", type=int, help="Upper bound on the circuit size (2^logrows rows).")
+@click.option("--no-rewrite", "skip_rewrites", multiple=True, metavar="NAME",
+              help="Do not apply this graph rewrite (repeatable; for comparing with plain ezkl or debugging).")
 @click.option("--name", help="Circuit name recorded in the manifest (default: the output folder's name).")
 @layout_options
 @click.option("--force", is_flag=True, help="Rebuild even if nothing changed.")
 def circuit_build(onnx_path, data_path, out_dir, validation_path, tolerance, label_agreement, task,
-                  input_visibility, output_visibility, param_visibility, batch_size, srs_path, max_attempts,
-                  max_logrows, name, num_inner_cols, decomp_base, decomp_legs, force):
+                  input_visibility, output_visibility, param_visibility, batch_size, dims, srs_path, max_attempts,
+                  max_logrows, skip_rewrites, name, num_inner_cols, decomp_base, decomp_legs, force):
     """Compile ONNX into a Halo2/KZG circuit with keys, a fidelity report and a manifest."""
     from .build import BuildOptions, build_circuit
     from .compile import Visibility
@@ -99,10 +103,21 @@ def circuit_build(onnx_path, data_path, out_dir, validation_path, tolerance, lab
         tol = Tolerance(max_abs_error=tolerance, label_agreement=label_agreement)
     options = BuildOptions(
         name=name, visibility=Visibility(input_visibility, output_visibility, param_visibility),
-        batch_size=batch_size, tolerance=tol, task=task, srs_path=srs_path, max_attempts=max_attempts,
+        batch_size=batch_size, dims=_parse_dims(dims), tolerance=tol, task=task, srs_path=srs_path,
+        max_attempts=max_attempts, skip_rewrites=skip_rewrites,
         max_logrows=max_logrows, circuit_args=_circuit_args(num_inner_cols, decomp_base, decomp_legs))
     result = build_circuit(onnx_path, data_path, out_dir, options, validation_path, force=force, progress=_progress)
     _print_build(result)
+
+
+def _parse_dims(given: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    out = []
+    for text in given:
+        name, sep, value = text.partition("=")
+        if not sep or not name or not value.strip().isdigit():
+            raise click.UsageError(f"--dim takes NAME=N with N a whole number, got {text!r}")
+        out.append((name, int(value)))
+    return tuple(out)
 
 
 @circuit.command("zoo")

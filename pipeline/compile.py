@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .artifacts import native_output_to, read_json, write_with
-from .errors import UsageError
-from .export import OnnxSignature, compiler_error
+from . import native
+from .artifacts import read_json, write_with
+from .errors import UnsupportedModelError, UsageError
+from .export import OnnxSignature
+from .native import NativeFailure
 
 # Our names -> ezkl's. Inputs and outputs: public (in the proof's instances), private (witness only),
 # hashed (a Poseidon hash of the values is public). Parameters: fixed (baked into the circuit at setup),
@@ -26,6 +29,8 @@ IO_VISIBILITIES = {"public": "public", "private": "private", "hashed": "hashed"}
 PARAM_VISIBILITIES = {"fixed": "fixed", "private": "private", "hashed": "hashed"}
 
 CALIBRATION_TARGETS = ("resources", "accuracy")
+# What ezkl printed while building (calibration tables, tract's warnings, panics), kept beside the circuit.
+BUILD_LOG = "build.log"
 
 
 @dataclass(frozen=True)
@@ -146,8 +151,8 @@ def _visibility_name(v) -> str:
     return kind.lower()
 
 
-def run_args(visibility: Visibility, batch_size: int | None, sig: OnnxSignature,
-             circuit_args: CircuitArgs | None = None):
+def run_args(visibility: Visibility, circuit_args: CircuitArgs | None = None):
+    """ezkl's run arguments. The graph it compiles has concrete shapes (`pipeline.prepare`): no variables."""
     import ezkl
 
     ra = ezkl.PyRunArgs()
@@ -156,69 +161,105 @@ def run_args(visibility: Visibility, batch_size: int | None, sig: OnnxSignature,
     ra.input_visibility = IO_VISIBILITIES[visibility.input]
     ra.output_visibility = IO_VISIBILITIES[visibility.output]
     ra.param_visibility = PARAM_VISIBILITIES[visibility.param]
-    dims = sig.symbolic_dims
-    if dims:
-        if len(dims) > 1:
-            raise UsageError(f"{sig.path}: several symbolic input dimensions {dims}; export with fixed shapes")
-        ra.variables = [(dims[0], batch_size or 1)]
     return ra
 
 
-def generate_settings(onnx_path: Path, settings_path: Path, visibility: Visibility, batch_size: int | None,
-                      sig: OnnxSignature, circuit_args: CircuitArgs | None = None) -> None:
+# tract (ezkl's ONNX front end) names a failing node as: node #12 "my_node" OpName
+_TRACT_NODE = re.compile(r'node #(\d+) "([^"]*)"\s*(\w+)?')
+_UNIMPLEMENTED = re.compile(r"Unimplemented\((\w+)\)")
+# tract's names for ONNX ops carry a type suffix: QuantizeLinearI8, DynamicQuantizeLinearU8
+_TYPE_SUFFIX = re.compile(r"(I8|U8|I16|U16|I32|U32|I64|F16|F32|F64)$")
+
+
+def _onnx_op(tract_op: str, sig: OnnxSignature) -> tuple[str, list[str]]:
+    """The ONNX operator (and its nodes) behind a tract op name, as far as the graph shows it."""
+    op = _TYPE_SUFFIX.sub("", tract_op)
+    nodes = [name for name, t in sig.node_ops.items() if t == op]
+    return (op, nodes) if nodes else (tract_op, [])
+
+
+def compiler_error(failure: NativeFailure, sig: OnnxSignature, stage: str, model: Path | None = None):
+    """ezkl/tract's failure on a model as one line naming the ONNX operator and node at fault."""
+    where = model or sig.path
+    msg = failure.message
+    m = _TRACT_NODE.search(msg)
+    if m:
+        node_name = m.group(2)
+        op = sig.node_ops.get(node_name) or m.group(3) or "?"
+        why = "is not supported by the circuit compiler" if _UNIMPLEMENTED.search(msg) else "could not be compiled"
+        return UnsupportedModelError(f"{where}: ONNX operator {op} at node {node_name!r} {why} (ezkl {stage}: {msg})")
+    if failure.unknown_ops:
+        op, nodes = _onnx_op(failure.unknown_ops[0], sig)
+        at = f" at node {nodes[0]!r}" + (f" (and {len(nodes) - 1} more)" if len(nodes) > 1 else "") if nodes else ""
+        others = [o for o in failure.unknown_ops[1:] if _onnx_op(o, sig)[0] != op]
+        also = f"; also unknown: {', '.join(others)}" if others else ""
+        return UnsupportedModelError(
+            f"{where}: ONNX operator {op}{at} is not supported by the circuit compiler (tract reads it as "
+            f"{failure.unknown_ops[0]}{also}; ezkl {stage}: {failure.describe()})")
+    return UnsupportedModelError(f"{where}: the circuit compiler rejected the model during {stage}: "
+                                 f"{failure.describe()}")
+
+
+def _ezkl(stage: str, sig: OnnxSignature, log_path: Path, model: Path | None, fn, *args, **kwargs):
+    try:
+        return native.call(fn, *args, log_path=log_path, **kwargs)
+    except NativeFailure as f:
+        raise compiler_error(f, sig, stage, model) from None
+
+
+def generate_settings(onnx_path: Path, settings_path: Path, visibility: Visibility, sig: OnnxSignature,
+                      circuit_args: CircuitArgs | None = None, log_path: Path | None = None,
+                      model: Path | None = None) -> None:
     import ezkl
 
-    ra = run_args(visibility, batch_size, sig, circuit_args)
-    try:
-        write_with(settings_path, lambda tmp: ezkl.gen_settings(str(onnx_path), str(tmp), py_run_args=ra))
-    except RuntimeError as e:
-        raise compiler_error(e, sig, "settings") from None
+    ra = run_args(visibility, circuit_args)
+    log_path = log_path or settings_path.parent / BUILD_LOG
+    write_with(settings_path, lambda tmp: _ezkl("settings", sig, log_path, model, ezkl.gen_settings,
+                                                str(onnx_path), str(tmp), py_run_args=ra))
 
 
 def calibrate(onnx_path: Path, data_path: Path, settings_path: Path, attempt: CalibrationAttempt,
-              sig: OnnxSignature, max_logrows: int | None = None) -> None:
-    """Calibrate settings in place (ezkl rewrites the settings file)."""
+              sig: OnnxSignature, max_logrows: int | None = None, log_path: Path | None = None,
+              model: Path | None = None) -> None:
+    """Calibrate settings in place (ezkl rewrites the settings file; it prints its tables to the log)."""
     import ezkl
 
-    try:
-        with native_output_to(Path(settings_path).parent / "calibration.log"):  # ezkl prints its tables
-            ok = ezkl.calibrate_settings(
-                str(data_path), str(onnx_path), str(settings_path), attempt.target,
-                lookup_safety_margin=attempt.lookup_safety_margin,
-                scales=list(attempt.scales) if attempt.scales else None,
-                scale_rebase_multiplier=list(attempt.scale_rebase_multiplier),
-                max_logrows=max_logrows,
-            )
-    except RuntimeError as e:
-        raise compiler_error(e, sig, "calibration") from None
+    ok = _ezkl("calibration", sig, log_path or Path(settings_path).parent / BUILD_LOG, model,
+               ezkl.calibrate_settings, str(data_path), str(onnx_path), str(settings_path), attempt.target,
+               lookup_safety_margin=attempt.lookup_safety_margin,
+               scales=list(attempt.scales) if attempt.scales else None,
+               scale_rebase_multiplier=list(attempt.scale_rebase_multiplier), max_logrows=max_logrows)
     if not ok:
-        raise compiler_error(RuntimeError("calibrate_settings returned false"), sig, "calibration")
+        raise compiler_error(NativeFailure("calibrate_settings returned false"), sig, "calibration", model)
 
 
-def compile_circuit(onnx_path: Path, settings_path: Path, compiled_path: Path, sig: OnnxSignature) -> None:
+def compile_circuit(onnx_path: Path, settings_path: Path, compiled_path: Path, sig: OnnxSignature,
+                    log_path: Path | None = None, model: Path | None = None) -> None:
     import ezkl
 
-    try:
-        write_with(compiled_path, lambda tmp: ezkl.compile_circuit(str(onnx_path), str(tmp), str(settings_path)))
-    except RuntimeError as e:
-        raise compiler_error(e, sig, "compilation") from None
+    log_path = log_path or compiled_path.parent / BUILD_LOG
+    write_with(compiled_path, lambda tmp: _ezkl("compilation", sig, log_path, model, ezkl.compile_circuit,
+                                                str(onnx_path), str(tmp), str(settings_path)))
 
 
 def settings_and_compile(onnx_path: Path, calibration_path: Path, work_dir: Path, visibility: Visibility,
-                         batch_size: int | None, attempt: CalibrationAttempt, sig: OnnxSignature,
-                         max_logrows: int | None = None,
-                         circuit_args: CircuitArgs | None = None) -> tuple[CircuitSettings, dict]:
-    """settings -> calibrate -> compile into work_dir; returns the settings and the seconds each step took."""
+                         attempt: CalibrationAttempt, sig: OnnxSignature, max_logrows: int | None = None,
+                         circuit_args: CircuitArgs | None = None,
+                         model: Path | None = None) -> tuple[CircuitSettings, dict]:
+    """settings -> calibrate -> compile into work_dir; returns the settings and the seconds each step took.
+
+    `sig` is the compiled graph's signature (for naming nodes), `model` the user's file (for naming it)."""
     settings_path = work_dir / "settings.json"
+    log_path = work_dir / BUILD_LOG
     timings = {}
     t = time.perf_counter()
-    generate_settings(onnx_path, settings_path, visibility, batch_size, sig, circuit_args)
+    generate_settings(onnx_path, settings_path, visibility, sig, circuit_args, log_path, model)
     timings["settings"] = time.perf_counter() - t
     t = time.perf_counter()
-    calibrate(onnx_path, calibration_path, settings_path, attempt, sig, max_logrows)
+    calibrate(onnx_path, calibration_path, settings_path, attempt, sig, max_logrows, log_path, model)
     timings["calibrate"] = time.perf_counter() - t
     t = time.perf_counter()
-    compile_circuit(onnx_path, settings_path, work_dir / "network.compiled", sig)
+    compile_circuit(onnx_path, settings_path, work_dir / "network.compiled", sig, log_path, model)
     timings["compile"] = time.perf_counter() - t
     return CircuitSettings.load(settings_path), timings
 

@@ -57,6 +57,12 @@ class OutOfRangeError(ProofError):
     input's fault, not the prover's."""
 
 
+class ResourceLimitError(ZkinferError):
+    """The next step would need more memory (or disk) than this machine has: stopped before it, exit code 1."""
+
+    exit_code = 1
+
+
 class ChainError(ZkinferError):
     """A chain interaction failed: RPC unreachable, transaction reverted, refused deployment."""
 

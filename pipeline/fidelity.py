@@ -1,9 +1,11 @@
 """The fidelity gate: does the circuit compute what the model computes?
 
 Calibration can silently produce a circuit that proves the wrong numbers (measured: ezkl's default
-calibration gave 0.57 for a small gradient-boosted model where scikit-learn gave 0.92). A proof only
-shows the circuit ran correctly, not that the circuit is the model, so no circuit is trusted until this
-gate has compared its witness outputs with onnxruntime's on inputs calibration never saw.
+calibration gave 0.57 for a small gradient-boosted model where scikit-learn gave 0.92), and ezkl lowers
+some operators wrongly. A proof only shows the circuit ran correctly, not that the circuit is the model,
+so no circuit is trusted until this gate has compared its witness outputs with the user's own model
+(`pipeline.reference`: onnxruntime, onnx's reference evaluator, or recorded outputs) on inputs
+calibration never saw.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from . import witness as witness_mod
 from .compile import CircuitSettings
 from .errors import ProofError, UsageError
 from .export import OnnxSignature
+from .reference import Reference, feeds
 
 # Arbitrary ONNX models with no declared tolerance: outputs may differ from onnxruntime by at most this
 # fraction of the reference outputs' spread (floored at DEFAULT_ABS_FLOOR for near-constant outputs).
@@ -52,22 +55,10 @@ class Tolerance:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def reference_outputs(onnx_path: Path, sig: OnnxSignature, samples: list[list[list[float]]],
+def reference_outputs(ref: Reference, sig: OnnxSignature, samples: list[list[list[float]]],
                       variables: dict[str, int]) -> list[np.ndarray]:
-    """onnxruntime's outputs for each sample, each flattened to one vector (all output tensors joined)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-    out = []
-    for sample in samples:
-        feeds = {
-            spec.name: np.asarray(values, dtype=np.float32).reshape(spec.concrete_shape(variables))
-            for spec, values in zip(sig.inputs, sample, strict=True)
-        }
-        out.append(np.concatenate([np.asarray(o, dtype=np.float64).ravel() for o in session.run(None, feeds)]))
-    return out
+    """The user's model's outputs for each sample (`pipeline.reference`), each one flat float64 vector."""
+    return [ref.outputs(feeds(sig, sample, variables), i) for i, sample in enumerate(samples)]
 
 
 def default_tolerance(references: list[np.ndarray]) -> Tolerance:
@@ -104,8 +95,10 @@ def labels(vec: np.ndarray, n_classes: int) -> np.ndarray:
 
 def measure(compiled_path: Path, settings: CircuitSettings, samples: list[list[list[float]]],
             references: list[np.ndarray], tolerance: Tolerance, n_classes: int | None,
-            source: str, scratch_dir: Path | None = None) -> tuple[dict, dict | None]:
-    """Run the circuit's witness on each sample and compare with the reference outputs.
+            source: str, scratch_dir: Path | None = None, log_path: Path | None = None,
+            reference_kind: str = "reference") -> tuple[dict, dict | None]:
+    """Run the circuit's witness on each sample (as the circuit takes it: `inputs.to_circuit_values`) and
+    compare with the reference outputs.
 
     Returns the fidelity report (JSON-ready) and the first witness (its instances show the circuit's
     public layout). A sample whose witness falls off a lookup table counts as a failure: proving it
@@ -117,7 +110,7 @@ def measure(compiled_path: Path, settings: CircuitSettings, samples: list[list[l
     lookup_extent = {}  # sample index -> how far its lookup inputs reach
     for i, (sample, ref) in enumerate(zip(samples, references, strict=True)):
         try:
-            w = witness_mod.generate(sample, compiled_path, scratch_dir=scratch_dir)
+            w = witness_mod.generate(sample, compiled_path, scratch_dir=scratch_dir, log_path=log_path)
         except ProofError as e:
             out_of_range.append({"sample": i, "reason": e.message})
             continue
@@ -129,6 +122,9 @@ def measure(compiled_path: Path, settings: CircuitSettings, samples: list[list[l
             continue
         lookup_extent[i] = max(abs(int(w.raw["min_lookup_inputs"])), abs(int(w.raw["max_lookup_inputs"])))
         got = np.concatenate([np.asarray(t) for t in w.outputs(settings)])
+        if got.shape != ref.shape:
+            raise UsageError(f"the circuit has {got.size} output values per sample but the model's reference "
+                             f"gives {ref.size}: the outputs cannot be compared")
         err = np.abs(got - ref)
         errors.append(err)
         j = int(err.argmax())
@@ -143,8 +139,9 @@ def measure(compiled_path: Path, settings: CircuitSettings, samples: list[list[l
     for i in mocked:
         w_path = Path(scratch_dir or ".") / f".mock-witness-{i}.json"
         try:
-            witness_mod.generate(samples[i], compiled_path, out_path=w_path, scratch_dir=scratch_dir)
-            why = witness_mod.constraint_violation(w_path, compiled_path)
+            witness_mod.generate(samples[i], compiled_path, out_path=w_path, scratch_dir=scratch_dir,
+                                 log_path=log_path)
+            why = witness_mod.constraint_violation(w_path, compiled_path, log_path)
         finally:
             w_path.unlink(missing_ok=True)
         if why:
@@ -170,7 +167,7 @@ def measure(compiled_path: Path, settings: CircuitSettings, samples: list[list[l
     if report["max_abs_error"] is not None and report["max_abs_error"] > tolerance.max_abs_error:
         failures.append(f"max abs error {report['max_abs_error']:.6g} > {tolerance.max_abs_error:g} "
                         f"(worst: sample {worst['sample']} output {worst['output_index']}: circuit "
-                        f"{worst['circuit']:.6g}, onnxruntime {worst['reference']:.6g})")
+                        f"{worst['circuit']:.6g}, {reference_kind} {worst['reference']:.6g})")
     if tolerance.label_agreement is not None and n_classes:
         agree = report.get("label_agreement")
         if agree is None or agree < tolerance.label_agreement:

@@ -81,6 +81,27 @@ def check_single(flat_inputs: list[list[float]], sizes: list[int], shapes: list[
             )
 
 
+def to_circuit_values(flat_inputs: list[list[float]], prescale: list[list[int] | None] | None) -> list[list[float]]:
+    """One input (one flat list per model input) as the values ezkl is given.
+
+    Circuits built from raw-amount inputs (`pipeline.rewrites.prescale`) take each feature divided by a power
+    of two, 2**m per feature along the input's last axis (`prescale`, from the manifest's `input_prescale`).
+    Dividing by a power of two is exact in binary floating point, so nothing but the unit changes.
+    """
+    if not prescale:
+        return flat_inputs
+    import numpy as np
+
+    out = []
+    for values, m in zip(flat_inputs, prescale, strict=True):
+        if not m:
+            out.append(values)
+            continue
+        a = np.asarray(values, dtype=np.float64).reshape(-1, len(m)) / np.exp2(np.asarray(m, dtype=np.float64))
+        out.append(a.ravel().tolist())
+    return out
+
+
 def load_file(path: str | os.PathLike, what: str = "input file") -> dict:
     p = Path(path)
     if p.is_dir():

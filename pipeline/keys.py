@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import native
 from .artifacts import atomic_path
 from .errors import ZkinferError
+from .native import NativeFailure
 
 
-def setup(compiled_path: Path, srs_path: Path, vk_path: Path, pk_path: Path) -> None:
+def setup(compiled_path: Path, srs_path: Path, vk_path: Path, pk_path: Path, log_path: Path | None = None) -> None:
     """Write vk and pk atomically: a killed setup never leaves a half-written key. Which vk and pk belong
     together is recorded by the manifest, written after both."""
     import ezkl
 
     with atomic_path(vk_path) as vk_tmp, atomic_path(pk_path) as pk_tmp:
         try:
-            ok = ezkl.setup(str(compiled_path), str(vk_tmp), str(pk_tmp), str(srs_path))
-        except RuntimeError as e:
-            raise ZkinferError(f"key generation failed: {str(e).splitlines()[0]}") from None
+            ok = native.call(ezkl.setup, str(compiled_path), str(vk_tmp), str(pk_tmp), str(srs_path),
+                             log_path=log_path)
+        except NativeFailure as e:
+            raise ZkinferError(f"key generation failed: {e.describe()}") from None
         if not ok:
             raise ZkinferError("key generation failed: ezkl.setup returned false")

@@ -48,7 +48,8 @@ SCHEMA = "zkinfer/manifest@1"
 MANIFEST = "manifest.json"
 
 # Files every built circuit directory holds, by role.
-ONNX = "network.onnx"
+SOURCE_ONNX = "source.onnx"  # the model as the user gave it: the fidelity gate's reference
+ONNX = "network.onnx"  # the graph as compiled (`pipeline.prepare`: concrete shapes, rewrites)
 SETTINGS = "settings.json"
 COMPILED = "network.compiled"
 VK = "vk.key"
@@ -58,7 +59,7 @@ SAMPLES = "samples.jsonl"
 # The SRS the keys were made against, kept with the circuit (hard-linked where possible) so a circuit
 # directory is all a prover or verifier needs.
 SRS = "kzg.srs"
-CIRCUIT_FILES = (ONNX, SETTINGS, COMPILED, VK, PK, FIDELITY, SAMPLES, SRS)
+CIRCUIT_FILES = (SOURCE_ONNX, ONNX, SETTINGS, COMPILED, VK, PK, FIDELITY, SAMPLES, SRS)
 # What each use of a circuit needs; proving does not need the ONNX or the fidelity report.
 PROVE_FILES = (SETTINGS, COMPILED, PK, SRS)
 VERIFY_FILES = (SETTINGS, VK, SRS)

@@ -30,13 +30,14 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-from . import __version__
+from . import __version__, native
 from . import manifest as manifest_mod
 from . import witness as witness_mod
 from .artifacts import canonical_json, read_json, sha256_bytes, write_json_atomic
 from .compile import CircuitSettings
 from .errors import InputError, OutOfRangeError, ProofError, UsageError
-from .inputs import check_single, parse_input_data
+from .inputs import check_single, parse_input_data, to_circuit_values
+from .native import NativeFailure
 
 
 def input_digest(input_data: list[list[float]]) -> str:
@@ -127,7 +128,8 @@ class Prover:
         """The witness of a parsed input, written to `wpath`; OutOfRangeError if it falls off a lookup table
         or fails the circuit's constraints (what the prover would hang on or fail obscurely with)."""
         compiled = self.dir / manifest_mod.COMPILED
-        w = witness_mod.generate(flat, compiled, out_path=wpath)
+        w = witness_mod.generate(to_circuit_values(flat, self.circuit.get("input_prescale")), compiled,
+                                 out_path=wpath)
         why = w.lookup_violation(self.settings) or witness_mod.constraint_violation(wpath, compiled)
         if why:
             raise OutOfRangeError(f"{where}: {why}")
@@ -184,10 +186,11 @@ class Prover:
             try:
                 import ezkl
 
-                ezkl.prove(str(wpath), str(self.dir / manifest_mod.COMPILED), str(self.dir / manifest_mod.PK),
-                           str(ppath), str(self.dir / manifest_mod.SRS))
-            except RuntimeError as e:
-                raise ProofError(f"{where}: proving failed: {str(e).splitlines()[0]}") from None
+                native.call(ezkl.prove, str(wpath), str(self.dir / manifest_mod.COMPILED),
+                            str(self.dir / manifest_mod.PK), str(ppath), str(self.dir / manifest_mod.SRS),
+                            log_path=Path(tmp) / "ezkl.log")
+            except NativeFailure as e:
+                raise ProofError(f"{where}: proving failed: {e.describe()}") from None
             proof = json.loads(ppath.read_text())
             witness_outputs = w.outputs(self.settings)
         elapsed = time.perf_counter() - t0

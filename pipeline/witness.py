@@ -13,8 +13,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import native
 from .compile import CircuitSettings
 from .errors import InputError, ProofError
+from .native import NativeFailure
 
 # BN254's scalar field: circuit values live modulo this prime, negatives as p - |x|.
 FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
@@ -65,8 +67,9 @@ class Witness:
 
 
 def generate(input_data: list[list[float]], compiled_path: Path, out_path: Path | None = None,
-             scratch_dir: Path | None = None) -> Witness:
-    """Run the compiled circuit on one input (ezkl `input_data` value). Writes a witness file if asked."""
+             scratch_dir: Path | None = None, log_path: Path | None = None) -> Witness:
+    """Run the compiled circuit on one input (ezkl `input_data` value, as the circuit takes it: see
+    `inputs.to_circuit_values`). Writes a witness file if asked; ezkl's native output goes to `log_path`."""
     import ezkl
 
     with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="zkinfer-witness-") as tmp:
@@ -74,16 +77,16 @@ def generate(input_data: list[list[float]], compiled_path: Path, out_path: Path 
         data_path.write_text(json.dumps({"input_data": input_data}))
         target = out_path or Path(tmp) / "witness.json"
         try:
-            raw = ezkl.gen_witness(str(data_path), str(compiled_path), str(target))
-        except RuntimeError as e:
-            msg = str(e).splitlines()[0]
+            raw = native.call(ezkl.gen_witness, str(data_path), str(compiled_path), str(target), log_path=log_path)
+        except NativeFailure as e:
+            msg = e.describe()
             if "reshape" in msg or "dimensionality" in msg:
                 raise InputError(f"input does not fit the circuit: {msg}") from None
             raise ProofError(f"witness generation failed: {msg}") from None
     return Witness(raw=raw, path=out_path)
 
 
-def constraint_violation(witness_path: Path, compiled_path: Path) -> str | None:
+def constraint_violation(witness_path: Path, compiled_path: Path, log_path: Path | None = None) -> str | None:
     """Run ezkl's mock prover: why the witness does not satisfy the circuit, or None when it does.
 
     Cheap next to proving (0.2 s against 7 s for credit_risk at logrows 16) and it reports what the real
@@ -92,9 +95,8 @@ def constraint_violation(witness_path: Path, compiled_path: Path) -> str | None:
     import ezkl
 
     try:
-        ok = ezkl.mock(str(witness_path), str(compiled_path))
-    except RuntimeError as e:
-        detail = " ".join(line.strip() for line in str(e).splitlines()[1:3] if line.strip()) or str(e)
-        return (f"the circuit's constraints are not satisfied for this input ({detail}); it most likely lies "
-                "outside the range the circuit was calibrated for")
+        ok = native.call(ezkl.mock, str(witness_path), str(compiled_path), log_path=log_path)
+    except NativeFailure as e:
+        return (f"the circuit's constraints are not satisfied for this input ({e.describe()}); it most likely "
+                "lies outside the range the circuit was calibrated for")
     return None if ok else "the circuit's constraints are not satisfied for this input"

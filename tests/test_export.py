@@ -38,5 +38,5 @@ def test_unsupported_operator_is_named_with_its_node(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     sig = inspect(path)
     with pytest.raises(UnsupportedModelError, match="ONNX operator Det at node 'risk_determinant' is not supported"):
-        generate_settings(path, tmp_path / "settings.json", Visibility(), None, sig)
+        generate_settings(path, tmp_path / "settings.json", Visibility(), sig)
     assert not (tmp_path / "settings.json").exists()

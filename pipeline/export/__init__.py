@@ -6,6 +6,6 @@ Models reach zkinfer as ONNX files: from torch (the zoo's models, `pipeline.zoo`
 scikit-learn / XGBoost / LightGBM models (`zkinfer export`).
 """
 
-from .signature import OnnxSignature, TensorSpec, compiler_error, inspect
+from .signature import OnnxSignature, TensorSpec, inspect
 
-__all__ = ["OnnxSignature", "TensorSpec", "compiler_error", "inspect"]
+__all__ = ["OnnxSignature", "TensorSpec", "inspect"]

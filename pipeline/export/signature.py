@@ -1,24 +1,19 @@
 """ONNX models as the circuit compiler sees them: inputs, outputs, operators, and what goes wrong.
 
 Models reach zkinfer as ONNX files (the zoo's torch/scikit-learn models are exported by `pipeline.zoo`).
-This module reads an ONNX file's signature (the shapes data must have) and turns the circuit compiler's
-errors into messages that name the ONNX node and operator at fault.
+This module reads an ONNX file's signature: the shapes data must have, the operators, the nodes by name
+(so that errors can name the node at fault).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import UnsupportedModelError, UsageError
-
-# tract (ezkl's ONNX front end) names a failing node as: node #12 "my_node" OpName
-_TRACT_NODE = re.compile(r'node #(\d+) "([^"]*)"\s*(\w+)?')
-_UNIMPLEMENTED = re.compile(r"Unimplemented\((\w+)\)")
+from ..errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -97,19 +92,3 @@ def inspect(path: str | os.PathLike) -> OnnxSignature:
         node_ops=node_ops,
         n_parameters=sum(math.prod(i.dims) for i in graph.initializer),
     )
-
-
-def compiler_error(exc: Exception, sig: OnnxSignature, stage: str) -> UnsupportedModelError:
-    """Turn an ezkl/tract failure on a model into a one-line error naming the node and operator."""
-    msg = str(exc)
-    first = msg.splitlines()[0] if msg else type(exc).__name__
-    m = _TRACT_NODE.search(msg)
-    if m:
-        node_name = m.group(2)
-        op = sig.node_ops.get(node_name) or m.group(3) or "?"
-        unimpl = _UNIMPLEMENTED.search(msg)
-        why = "is not supported by the circuit compiler" if unimpl else "could not be compiled"
-        return UnsupportedModelError(
-            f"{sig.path}: ONNX operator {op} at node {node_name!r} {why} (ezkl {stage}: {first})"
-        )
-    return UnsupportedModelError(f"{sig.path}: the circuit compiler rejected the model during {stage}: {first}")

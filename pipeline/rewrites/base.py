@@ -1,0 +1,42 @@
+"""What a rewrite is, and what it is told about the model it rewrites."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+
+from .graph import Graph
+
+
+@dataclass
+class RewriteContext:
+    """What rewrites may consult besides the graph.
+
+    `samples`: calibration samples, each a list with one array per graph input (concrete shapes), as the
+    user gave them. `input_prescale`: filled by the prescale rewrite: graph input name -> per-feature
+    exponents m (the circuit is fed x / 2**m along the input's last axis).
+    """
+
+    samples: list[list[np.ndarray]]
+    input_names: list[str]
+    input_prescale: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """One graph transformation that keeps what the model computes.
+
+    `works_around` says what ezkl does wrong (or cannot do) without it. `apply` edits the graph in place and
+    returns one note per change (empty: nothing to do). The fidelity gate, run against the user's original
+    model, checks every rewrite's result like any other circuit.
+    """
+
+    name: str
+    works_around: str
+    apply: Callable[[Graph, RewriteContext], list[str]]
+
+    def __call__(self, model: onnx.ModelProto, ctx: RewriteContext) -> list[str]:
+        return self.apply(Graph(model), ctx)
