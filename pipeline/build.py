@@ -234,7 +234,9 @@ def _plan(onnx_path: Path, data_path: Path, validation_path: Path | None, option
         validation = validation[: options.max_validation]
         source = f"held-out: {len(validation)} samples from {validation_path.name}"
     else:
-        validation, source = fidelity_mod.derive_validation(data.samples, options.max_validation, options.seed)
+        integer = [not t.elem_type.startswith(("float", "double", "bfloat")) for t in sig.inputs]
+        validation, source = fidelity_mod.derive_validation(data.samples, options.max_validation, options.seed,
+                                                            integer)
     key = build_key(onnx_path, data_path, validation_path, options)
     return _Plan(onnx_path, data_path, sig, variables, data.samples, validation, source, ref, key)
 

@@ -67,8 +67,11 @@ def default_tolerance(references: list[np.ndarray]) -> Tolerance:
     return Tolerance(max_abs_error=max(DEFAULT_ABS_FLOOR, DEFAULT_RELATIVE_TOLERANCE * spread))
 
 
-def derive_validation(calibration_samples: list[list[list[float]]], n: int, seed: int = 0):
-    """Perturbed calibration samples, for models built with no held-out data. Returns (samples, note)."""
+def derive_validation(calibration_samples: list[list[list[float]]], n: int, seed: int = 0,
+                      integer_inputs: list[bool] | None = None):
+    """Perturbed calibration samples, for models built with no held-out data. Returns (samples, note).
+
+    Inputs of integer or boolean type (`integer_inputs`) stay whole numbers: the graph could not take others."""
     rng = np.random.default_rng(seed)
     arrays = [np.asarray([s[i] for s in calibration_samples], dtype=np.float64)
               for i in range(len(calibration_samples[0]))]
@@ -76,10 +79,12 @@ def derive_validation(calibration_samples: list[list[list[float]]], n: int, seed
     derived = []
     for p in picks:
         sample = []
-        for a in arrays:
+        for i, a in enumerate(arrays):
             std = a.std(axis=0)
-            v = a[p] + rng.normal(0.0, 1.0, a.shape[1]) * DERIVED_NOISE_STD * std
-            sample.append(np.clip(v, a.min(axis=0), a.max(axis=0)).tolist())
+            v = np.clip(a[p] + rng.normal(0.0, 1.0, a.shape[1]) * DERIVED_NOISE_STD * std, a.min(axis=0), a.max(axis=0))
+            if integer_inputs and integer_inputs[i]:
+                v = np.rint(v)
+            sample.append(v.tolist())
         derived.append(sample)
     note = (f"derived: no validation data given, so {len(derived)} calibration samples perturbed by "
             f"N(0, ({DERIVED_NOISE_STD}*std)^2) per value and clipped to the calibration range; "

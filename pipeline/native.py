@@ -10,15 +10,18 @@ own message, and the operators tract reported as unknown: enough for one clear l
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .artifacts import native_output_to
 
+EZKL_LOGGER = "ezkl"
 _UNKNOWN_OP = re.compile(r"Unknown op:\s*([A-Za-z0-9_]+)")
 _PANIC = re.compile(r"panicked at ([^\n]+?):\s*\n([^\n]+)")
 # How much of a log a failure looks at (a calibration log holds large tables).
@@ -55,15 +58,19 @@ def call(fn: Callable, *args, log_path: str | os.PathLike | None = None, **kwarg
             return call(fn, *args, log_path=Path(tmp) / "ezkl.log", **kwargs)
     log_path = Path(log_path)
     start = log_path.stat().st_size if log_path.exists() else 0
+    records = _Records()
     try:
-        with native_output_to(log_path):
-            return fn(*args, **kwargs)
+        with records.captured(), native_output_to(log_path):
+            result = fn(*args, **kwargs)
+        records.append_to(log_path)
+        return result
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as e:
         if not (isinstance(e, RuntimeError) or is_panic(e)):
             raise
-        text = _read_from(log_path, start)
+        text = records.text() + _read_from(log_path, start)
+        records.append_to(log_path)
         panic = _PANIC.search(text)
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise NativeFailure(
@@ -73,9 +80,36 @@ def call(fn: Callable, *args, log_path: str | os.PathLike | None = None, **kwarg
         ) from None
 
 
-def unknown_ops_logged(log_path: str | os.PathLike, start: int = 0) -> list[str]:
-    """Tract op names reported as unknown in a log (a call can succeed and still have dropped an op)."""
-    return _unique(_UNKNOWN_OP.findall(_read_from(Path(log_path), start)))
+class _Records(logging.Handler):
+    """ezkl's Rust `log` messages (tract's `Unknown op: ...` among them) arrive as Python log records on the
+    `ezkl` logger; during a call they are kept here (and in the call's log file), not shown to the user."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+    def append_to(self, path: Path) -> None:
+        if self.lines:
+            with open(path, "a") as f:
+                f.write(self.text())
+
+    @contextmanager
+    def captured(self):
+        logger = logging.getLogger(EZKL_LOGGER)
+        saved = logger.propagate
+        logger.addHandler(self)
+        logger.propagate = False
+        try:
+            yield
+        finally:
+            logger.removeHandler(self)
+            logger.propagate = saved
 
 
 def _read_from(path: Path, start: int) -> str:
