@@ -49,7 +49,8 @@ def hummingbird_onnx(estimator, X: np.ndarray, path: Path, strategy: str) -> Pat
 
 
 def _model(nodes, inputs, outputs, initializers, opset: int = 17) -> onnx.ModelProto:
-    graph = helper.make_graph(nodes, "g", inputs, outputs, [numpy_helper.from_array(v, k) for k, v in initializers.items()])
+    inits = [numpy_helper.from_array(v, k) for k, v in initializers.items()]
+    graph = helper.make_graph(nodes, "g", inputs, outputs, inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
