@@ -135,7 +135,7 @@ def _load_samples(path: Path, sig: OnnxSignature, variables: dict, what: str) ->
     sizes = [t.numel(variables) for t in sig.inputs]
     shapes = [t.concrete_shape(variables) for t in sig.inputs]
     obj = inputs_mod.load_file(path, what)
-    flat = inputs_mod.parse_input_data(obj, str(path), sizes)
+    flat = inputs_mod.parse_input_data(obj, str(path), sizes, [t.elem_type == "bool" for t in sig.inputs])
     inputs_mod.count_samples(flat, sizes, shapes, str(path))
     return _Data(inputs_mod.split_samples(flat, sizes), obj.get("output_data"))
 
@@ -285,8 +285,8 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
     tolerance = options.tolerance or fidelity_mod.default_tolerance(references)
     n_classes = _n_classes(prepared.sig, {}, options.task)
     staged_data = staging / STAGED_CALIBRATION
-    write_json_atomic(staged_data, {"input_data": [
-        [v for s in plan.calibration for v in prepared.circuit_values(s)[i]] for i in range(len(plan.sig.inputs))]},
+    write_json_atomic(staged_data, inputs_mod.ezkl_input(
+        [[v for s in plan.calibration for v in prepared.circuit_values(s)[i]] for i in range(len(plan.sig.inputs))]),
         indent=None)
 
     attempts_log, report, first_witness, settings = [], None, None, None
@@ -418,6 +418,7 @@ def _circuit_entry(options: BuildOptions, plan: _Plan, prepared: prepare_mod.Pre
         "visibility": asdict(options.visibility),
         "circuit_args": {k: v for k, v in asdict(options.circuit_args).items() if v is not None},
         "input_names": [t.name for t in sig.inputs],
+        "input_types": [t.elem_type for t in sig.inputs],
         "input_shapes": [list(t.concrete_shape({})) for t in sig.inputs],
         "output_shapes": [list(t.concrete_shape({})) for t in sig.outputs],
         "input_prescale": prepared.input_prescale,

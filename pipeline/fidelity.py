@@ -22,8 +22,9 @@ from .errors import ProofError, UsageError
 from .export import OnnxSignature
 from .reference import Reference, feeds
 
-# Arbitrary ONNX models with no declared tolerance: outputs may differ from onnxruntime by at most this
-# fraction of the reference outputs' spread (floored at DEFAULT_ABS_FLOOR for near-constant outputs).
+# Arbitrary ONNX models with no declared tolerance: outputs may differ from the reference by at most this
+# fraction of the reference outputs' spread or, when they barely vary (one sample, one output), of their
+# magnitude; never less than DEFAULT_ABS_FLOOR.
 DEFAULT_RELATIVE_TOLERANCE = 0.01
 DEFAULT_ABS_FLOOR = 0.01
 # Held-out samples compared per attempt: enough to find a bad calibration, few enough to stay quick.
@@ -64,7 +65,8 @@ def reference_outputs(ref: Reference, sig: OnnxSignature, samples: list[list[lis
 def default_tolerance(references: list[np.ndarray]) -> Tolerance:
     allv = np.concatenate(references)
     spread = float(allv.max() - allv.min()) if allv.size else 0.0
-    return Tolerance(max_abs_error=max(DEFAULT_ABS_FLOOR, DEFAULT_RELATIVE_TOLERANCE * spread))
+    magnitude = float(np.abs(allv).max()) if allv.size else 0.0
+    return Tolerance(max_abs_error=max(DEFAULT_ABS_FLOOR, DEFAULT_RELATIVE_TOLERANCE * max(spread, magnitude)))
 
 
 def derive_validation(calibration_samples: list[list[list[float]]], n: int, seed: int = 0,

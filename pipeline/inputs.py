@@ -17,14 +17,17 @@ from .artifacts import read_json
 from .errors import InputError, UsageError
 
 
-def flatten(values, where: str) -> list[float]:
-    """Row-major flatten of nested lists of numbers, rejecting non-numbers, NaN and infinities."""
+def flatten(values, where: str, booleans: bool = False) -> list[float]:
+    """Row-major flatten of nested lists of numbers, rejecting non-numbers, NaN and infinities. With
+    `booleans` (a boolean model input), JSON true/false are its values, 1 and 0."""
     out: list[float] = []
 
     def walk(v, path):
         if isinstance(v, list):
             for i, x in enumerate(v):
                 walk(x, f"{path}[{i}]")
+        elif isinstance(v, bool) and booleans:  # as ezkl's input.json writes a boolean input
+            out.append(1.0 if v else 0.0)
         elif isinstance(v, bool) or not isinstance(v, (int, float)):
             raise InputError(f"{where}{path}: expected a number, got {json.dumps(v)[:40]}")
         elif not math.isfinite(v):
@@ -36,23 +39,32 @@ def flatten(values, where: str) -> list[float]:
     return out
 
 
-def parse_input_data(obj, where: str, sizes: list[int]) -> list[list[float]]:
-    """Validate an ezkl input object and return one flat list per model input (any number of samples)."""
+def parse_input_data(obj, where: str, sizes: list[int], bool_inputs: list[bool] | None = None) -> list[list[float]]:
+    """Validate an ezkl input object and return one flat list per model input (any number of samples).
+    `bool_inputs` marks the inputs of boolean type, which may be given as true/false."""
     if not isinstance(obj, dict) or "input_data" not in obj:
         raise InputError(f"{where}: expected a JSON object with an \"input_data\" field (ezkl's input.json format)")
     data = obj["input_data"]
-    if not isinstance(data, list) or not data:
+    if not isinstance(data, list) or (not data and sizes):
         raise InputError(f"{where}: \"input_data\" must be a non-empty list with one list per model input")
     # One model input given as a bare flat list of numbers: accept it as that input's values.
-    if len(sizes) == 1 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in data):
+    if len(sizes) == 1 and all(isinstance(x, (int, float)) and (bool_inputs or not isinstance(x, bool)) for x in data):
         data = [data]
+    # A model with no inputs (a constant graph) is proven with no values; ezkl writes [[]] for it.
+    if not sizes:
+        if any(v for v in data if isinstance(v, list)) or any(not isinstance(v, list) for v in data):
+            raise InputError(f"{where}: the model has no inputs, so \"input_data\" must hold no values")
+        return []
     if len(data) != len(sizes):
         raise InputError(f"{where}: \"input_data\" has {len(data)} lists but the model has {len(sizes)} inputs")
-    return [flatten(v, f"{where} input_data[{i}]") for i, v in enumerate(data)]
+    bools = bool_inputs or [False] * len(sizes)
+    return [flatten(v, f"{where} input_data[{i}]", bools[i]) for i, v in enumerate(data)]
 
 
 def count_samples(flat_inputs: list[list[float]], sizes: list[int], shapes: list[tuple], where: str) -> int:
     """How many samples the flat lists hold; every input must hold the same whole number of them."""
+    if not sizes:
+        return 1  # a model with no inputs: one (empty) sample
     counts = []
     for i, (vals, n, shape) in enumerate(zip(flat_inputs, sizes, shapes, strict=True)):
         if len(vals) == 0 or len(vals) % n:
@@ -68,6 +80,8 @@ def count_samples(flat_inputs: list[list[float]], sizes: list[int], shapes: list
 
 def split_samples(flat_inputs: list[list[float]], sizes: list[int]) -> list[list[list[float]]]:
     """Cut back-to-back samples into one `input_data` value per sample."""
+    if not sizes:
+        return [[]]
     n = len(flat_inputs[0]) // sizes[0]
     return [[vals[s * size:(s + 1) * size] for vals, size in zip(flat_inputs, sizes, strict=True)] for s in range(n)]
 
@@ -100,6 +114,11 @@ def to_circuit_values(flat_inputs: list[list[float]], prescale: list[list[int] |
         a = np.asarray(values, dtype=np.float64).reshape(-1, len(m)) / np.exp2(np.asarray(m, dtype=np.float64))
         out.append(a.ravel().tolist())
     return out
+
+
+def ezkl_input(input_data: list[list[float]]) -> dict:
+    """ezkl's input.json object for one input (or samples back to back); ezkl wants [[]] for no inputs."""
+    return {"input_data": input_data or [[]]}
 
 
 def load_file(path: str | os.PathLike, what: str = "input file") -> dict:

@@ -84,6 +84,8 @@ class Prover:
         circuit = self.manifest.circuit
         self.input_shapes = [tuple(s) for s in circuit["input_shapes"]]
         self.input_sizes = [math.prod(s) for s in self.input_shapes]
+        types = circuit.get("input_types") or ["float"] * len(self.input_shapes)
+        self._bool_inputs = [t == "bool" for t in types]
 
     @property
     def circuit(self) -> dict:
@@ -101,7 +103,7 @@ class Prover:
         if s.count == 1:
             return self.parse_input(obj, where)
         try:
-            flat = parse_input_data(obj, where, list(s.sizes))
+            flat = parse_input_data(obj, where, list(s.sizes), self._bool_inputs[:len(s.sizes)])
             check_single(flat, list(s.sizes), list(s.shapes), where)
         except InputError:
             if not self._is_whole_input(obj):
@@ -113,7 +115,7 @@ class Prover:
 
     def parse_input(self, obj, where: str = "input") -> list[list[float]]:
         """Validate one ezkl-format input object against the circuit's input shapes."""
-        flat = parse_input_data(obj, where, self.input_sizes)
+        flat = parse_input_data(obj, where, self.input_sizes, self._bool_inputs)
         check_single(flat, self.input_sizes, self.input_shapes, where)
         return flat
 

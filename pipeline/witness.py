@@ -16,6 +16,7 @@ from pathlib import Path
 from . import native
 from .compile import CircuitSettings
 from .errors import InputError, ProofError
+from .inputs import ezkl_input
 from .native import NativeFailure
 
 # BN254's scalar field: circuit values live modulo this prime, negatives as p - |x|.
@@ -74,7 +75,7 @@ def generate(input_data: list[list[float]], compiled_path: Path, out_path: Path 
 
     with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="zkinfer-witness-") as tmp:
         data_path = Path(tmp) / "input.json"
-        data_path.write_text(json.dumps({"input_data": input_data}))
+        data_path.write_text(json.dumps(ezkl_input(input_data)))
         target = out_path or Path(tmp) / "witness.json"
         try:
             raw = native.call(ezkl.gen_witness, str(data_path), str(compiled_path), str(target), log_path=log_path)

@@ -42,3 +42,15 @@ def test_count_and_split_samples():
 def test_check_single_names_expected_shape():
     with pytest.raises(InputError, match=r"input 0 has 7 values; the circuit expects shape \[1, 8\] \(8 values\)"):
         check_single([[0.0] * 7], [8], [(1, 8)], "in.json")
+
+
+def test_booleans_and_models_without_inputs():
+    """ezkl's input.json writes booleans for bool inputs and [[]] for a constant graph with no inputs."""
+    assert parse_input_data({"input_data": [[True, False, 1]]}, "f", [3], [True]) == [[1.0, 0.0, 1.0]]
+    with pytest.raises(InputError, match="expected a number, got true"):
+        parse_input_data({"input_data": [[True]]}, "f", [1], [False])
+    assert parse_input_data({"input_data": [[]]}, "f", []) == []
+    assert parse_input_data({"input_data": []}, "f", []) == []
+    assert count_samples([], [], [], "f") == 1 and split_samples([], []) == [[]]
+    with pytest.raises(InputError, match="the model has no inputs"):
+        parse_input_data({"input_data": [[1.0]]}, "f", [])
