@@ -171,3 +171,21 @@ def dollar_credit_mlp(path: Path, seed: int = 0) -> Path:
     model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5])],
                    [helper.make_tensor_value_info("pd", TensorProto.FLOAT, [1, 1])], inits)
     return save(model, path)
+
+
+def dollar_batchnorm_mlp(path: Path, seed: int = 0) -> Path:
+    """The same kind of model with its normalization as a BatchNormalization node (torch's BatchNorm1d in
+    eval mode exports so), then Gemm-Sigmoid."""
+    rng = np.random.default_rng(seed)
+    X = dollar_data(2000, seed + 1)
+    nodes = [
+        helper.make_node("BatchNormalization", ["x", "gamma", "beta", "mean", "var"], ["z"], epsilon=1e-5),
+        helper.make_node("Gemm", ["z", "w", "b"], ["logit"], transB=1),
+        helper.make_node("Sigmoid", ["logit"], ["pd"]),
+    ]
+    inits = {"gamma": rng.uniform(0.5, 1.5, 5).astype(np.float32), "beta": rng.normal(0, 0.1, 5).astype(np.float32),
+             "mean": X.mean(axis=0), "var": X.var(axis=0), "w": rng.normal(0, 0.6, (1, 5)).astype(np.float32),
+             "b": np.array([0.1], dtype=np.float32)}
+    model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5])],
+                   [helper.make_tensor_value_info("pd", TensorProto.FLOAT, [1, 1])], inits)
+    return save(model, path)

@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 import pytest
 from foreign_models import (
+    dollar_batchnorm_mlp,
     dollar_credit_mlp,
     dollar_data,
     float64_linear_classifier,
@@ -85,9 +86,10 @@ def test_equal_on_booleans_becomes_not_xor(tmp_path):
         np.testing.assert_array_equal(before.run(None, {"a": a})[0], after.run(None, {"a": a})[0])
 
 
-def test_prescale_is_exact_and_recorded(tmp_path):
+@pytest.mark.parametrize("make", [dollar_credit_mlp, dollar_batchnorm_mlp])
+def test_prescale_is_exact_and_recorded(tmp_path, make):
     """Raw dollar features: the prepared graph on x / 2^m computes what the user's graph computes on x."""
-    path = dollar_credit_mlp(tmp_path / "d.onnx")
+    path = make(tmp_path / "d.onnx")
     X = dollar_data(64, seed=5)
     prepared = _prepare(path, tmp_path, [[x.tolist()] for x in X])
     assert [r["rewrite"] for r in prepared.rewrites] == ["prescale-raw-amounts"]

@@ -10,9 +10,10 @@ constants (1/std ~ 2**-16) round to zero at the parameter scale.
 The rewrite gives each feature its own power of two: the circuit's input is x' = x / 2**m (per feature, along
 the input's last axis), and the graph's first op absorbs the factor back, exactly:
 
-    x - c    ->  x' - c / 2**m                  (then carried on to the next op)
+    x - c    ->  x' - c / 2**m                  (then carried on to the next op; Identity passes it on)
     x * a    ->  x' * (a * 2**m)                x / d  ->  x' / (d / 2**m)
     x @ W    ->  x' @ (2**m W)  (rows)          Gemm(x, B) likewise
+    BatchNormalization(x; gamma, mean)  ->  BatchNormalization(x'; gamma * 2**m, mean / 2**m)  ([N, F] inputs)
 
 m is chosen so the absorbed multiplier is about 1 (m ~ -log2 |multiplier|), and never so large that x'
 would fall below 1 in magnitude (m <= log2 max|x| over the calibration data), so a feature keeps 2**-s
@@ -55,7 +56,7 @@ def _gemm_attrs(node) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _plan(graph: Graph, name: str, n: int):
+def _plan(graph: Graph, name: str, n: int, rank: int):
     """Follow `name` through offset ops to the op that absorbs a per-feature factor.
 
     Returns (offsets, absorber, multiplier): the Add/Sub nodes passed on the way and the absorbing node, each
@@ -69,6 +70,16 @@ def _plan(graph: Graph, name: str, n: int):
         if len(users) != 1 or graph.is_graph_output(current):
             return None
         node = users[0]
+        if node.op_type == "Identity":
+            current = node.output[0]
+            continue
+        if node.op_type == "BatchNormalization" and rank == 2 and len(node.output) == 1:
+            consts = [graph.constant(n) for n in node.input[1:5]]
+            if any(c is None or c.shape != (n,) for c in consts):
+                return None
+            gamma, _, _, var = (np.asarray(c, dtype=np.float64) for c in consts)
+            eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
+            return offsets, (node, 1), np.abs(gamma / np.sqrt(var + eps))
         if node.op_type in ("Add", "Sub", "Mul", "Div"):
             other = 1 if node.input[0] == current else 0
             if node.input[1 - other] != current:
@@ -118,6 +129,10 @@ def _absorb(graph: Graph, offsets, absorber, factor: np.ndarray) -> None:
     for node, k in offsets:
         rescale(node.input[k], lambda v: v / factor)
     node, k = absorber
+    if node.op_type == "BatchNormalization":  # (x - mean) * gamma / sd: mean by 1/factor, gamma by factor
+        rescale(node.input[3], lambda v: v / factor)
+        rescale(node.input[1], lambda v: v * factor)
+        return
     if node.op_type in ("Mul", "Div"):
         rescale(node.input[k], (lambda v: v * factor) if node.op_type == "Mul" else (lambda v: v / factor))
         return
@@ -146,7 +161,7 @@ def _apply(graph: Graph, ctx: RewriteContext) -> list[str]:
         magnitude = np.abs(values.reshape(-1, n)).max(axis=0)
         if magnitude.max() < 2 ** MIN_MAGNITUDE_LOG2:
             continue
-        plan = _plan(graph, name, n)
+        plan = _plan(graph, name, n, values.ndim - 1)
         if plan is None or _shared_constants(graph, plan[0], plan[1]):
             continue  # the fidelity gate will say whether ezkl's single scale copes
         offsets, absorber, multiplier = plan
