@@ -316,10 +316,11 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
             raise ResourceLimitError(f"stopped before calibration attempt {i}'s circuit (logrows {settings.logrows}) "
                                      f"was mock-proven and set up: {short} (report: {out_dir / FAILED_REPORT})")
         t0 = time.perf_counter()
-        report, first_witness = fidelity_mod.measure(
-            staging / manifest_mod.COMPILED, settings, circuit_validation, references, tolerance, n_classes,
-            plan.validation_source, scratch_dir=staging, log_path=staging / BUILD_LOG,
-            reference_kind=plan.reference.kind)
+        with resources.watchdog(f"checking calibration attempt {i}'s circuit"):
+            report, first_witness = fidelity_mod.measure(
+                staging / manifest_mod.COMPILED, settings, circuit_validation, references, tolerance, n_classes,
+                plan.validation_source, scratch_dir=staging, log_path=staging / BUILD_LOG,
+                reference_kind=plan.reference.kind)
         timings["fidelity"] = timings.get("fidelity", 0.0) + time.perf_counter() - t0
         entry.update(passed=report["passed"], max_abs_error=report["max_abs_error"],
                      label_agreement=report.get("label_agreement"), failures=report["failures"])
@@ -367,8 +368,9 @@ def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, 
         log.warning(srs_mod.INSECURE_WARNING)
     _say(progress, f"generating keys (logrows {settings.logrows}; {resources.estimate(settings).describe()})")
     t0 = time.perf_counter()
-    keys_mod.setup(staging / manifest_mod.COMPILED, staging / manifest_mod.SRS, staging / manifest_mod.VK,
-                   staging / manifest_mod.PK, log_path=staging / BUILD_LOG)
+    with resources.watchdog("generating keys"):
+        keys_mod.setup(staging / manifest_mod.COMPILED, staging / manifest_mod.SRS, staging / manifest_mod.VK,
+                       staging / manifest_mod.PK, log_path=staging / BUILD_LOG)
     timings["setup"] = time.perf_counter() - t0
 
     write_json_atomic(staging / manifest_mod.FIDELITY, report)

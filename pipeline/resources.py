@@ -12,6 +12,9 @@ such a build with no message), not to budget tightly.
 from __future__ import annotations
 
 import os
+import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 from .errors import UsageError
@@ -122,3 +125,42 @@ def shortfall(need: MemoryEstimate, available: int | None = None) -> str | None:
     return (f"it would need ~{_gb(need.peak_bytes)} of memory (proving key ~{_gb(need.pk_bytes)} at logrows "
             f"{need.logrows}) and this machine has {_gb(have)} available; build on a larger machine, or cap the "
             "circuit with --max-logrows")
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+@contextmanager
+def watchdog(what: str, poll_s: float = 0.5):
+    """The estimate's safety net: while `what` runs, if this process grows to within a few percent of the
+    memory it had room for, stop it with a one-line message (exit code 1) before the kernel's OOM killer
+    ends it with none. A build stopped so leaves only its staging folder, which the next build removes."""
+    budget = _rss_bytes() + available_bytes()
+    limit = int(budget * 0.97)
+    done = threading.Event()
+
+    def watch():
+        while not done.wait(poll_s):
+            rss = _rss_bytes()
+            if rss > limit:
+                sys.stderr.write(f"error: stopped while {what}: memory use reached {_gb(rss)} of the {_gb(budget)} "
+                                 "this machine had available; build on a larger machine, or cap the circuit with "
+                                 "--max-logrows\n")
+                sys.stderr.flush()
+                os._exit(1)
+
+    thread = threading.Thread(target=watch, name="zkinfer-memory-watchdog", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
