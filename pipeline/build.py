@@ -135,6 +135,13 @@ def _load_samples(path: Path, sig: OnnxSignature, variables: dict, what: str) ->
     sizes = [t.numel(variables) for t in sig.inputs]
     shapes = [t.concrete_shape(variables) for t in sig.inputs]
     obj = inputs_mod.load_file(path, what)
+    data = obj.get("input_data") if isinstance(obj, dict) else None
+    if isinstance(data, list) and len(sizes) < len(data) and all(isinstance(v, list) for v in data) \
+            and any(data[len(sizes):]):
+        # ezkl pairs input_data's lists with the model's inputs in order and ignores the rest: so do we.
+        log.warning("%s: \"input_data\" has %d lists but the model has %d inputs: using the first %d, as ezkl does",
+                    path, len(data), len(sizes), len(sizes))
+        obj = {**obj, "input_data": data[: len(sizes)]}
     flat = inputs_mod.parse_input_data(obj, str(path), sizes, [t.elem_type == "bool" for t in sig.inputs])
     inputs_mod.count_samples(flat, sizes, shapes, str(path))
     return _Data(inputs_mod.split_samples(flat, sizes), obj.get("output_data"))

@@ -194,3 +194,30 @@ def test_refusals_are_one_line_and_keep_the_previous_circuit(tmp_path, tiny_mode
     r = zkinfer("circuit", "build", tiny_model["onnx"], "--data", tiny_model["calibration"], "--out", out,
                 "--no-rewrite", "nonsense")
     assert r.returncode == 2 and "unknown rewrite(s) nonsense" in r.stderr
+
+
+def test_data_files_as_ezkl_reads_them(tmp_path):
+    """Boolean values for boolean inputs, extra input lists (ezkl pairs lists with inputs in order), and a
+    graph with no inputs at all: each builds, proves and verifies as with plain ezkl."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Or", ["a", "b"], ["o"]), helper.make_node("Not", ["o"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, TensorProto.BOOL, [1, 3]) for n in "ab"],
+                              [helper.make_tensor_value_info("y", TensorProto.BOOL, [1, 3])])
+    path = tmp_path / "bool.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    data = tmp_path / "bool.json"
+    data.write_text(json.dumps({"input_data": [[False, True, False], [False, True, True], [True, True, True]]}))
+    result = build_circuit(path, data, tmp_path / "b", ONE_ATTEMPT)
+    assert prove_and_verify(result.manifest.dir, [[False, True, False], [False, False, True]], tmp_path).tolist() \
+        == [1.0, 0.0, 0.0]
+
+    const = helper.make_graph([helper.make_node("Constant", [], ["y"], value=onnx.numpy_helper.from_array(
+        np.array([[0.0, 2.0, 4.0]], dtype=np.float32)))], "c", [],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])])
+    path = tmp_path / "const.onnx"
+    onnx.save(helper.make_model(const, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    (tmp_path / "none.json").write_text(json.dumps({"input_data": [[]]}))
+    result = build_circuit(path, tmp_path / "none.json", tmp_path / "c", ONE_ATTEMPT)
+    assert prove_and_verify(result.manifest.dir, [], tmp_path).tolist() == [0.0, 2.0, 4.0]
