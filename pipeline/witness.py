@@ -38,7 +38,7 @@ def felt_to_uint256(felt_hex: str) -> int:
 
 
 def felt_to_real(felt_hex: str, scale: int) -> float:
-    return felt_to_int(felt_hex) / (1 << scale)
+    return felt_to_int(felt_hex) * 2.0 ** -scale  # ezkl can give an output a negative scale (ezkl's bitshift example)
 
 
 def decode_tensors(felts: list[list[str]], scales: list[int]) -> list[list[float]]:
