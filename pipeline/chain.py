@@ -41,7 +41,7 @@ from . import evm
 from . import manifest as manifest_mod
 from .artifacts import read_json, sha256_file, write_json_atomic
 from .errors import ChainError, UsageError
-from .witness import felt_to_uint256
+from .felt import felt_to_uint256
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-from . import __version__
+from . import __version__, felt
 from . import manifest as manifest_mod
 from . import witness as witness_mod
 from .artifacts import canonical_json, read_json, sha256_bytes, write_json_atomic
@@ -58,7 +58,7 @@ def decode_public_outputs(instances: list[str], circuit: dict) -> list[list[floa
     out, pos = [], 0
     for shape, scale in zip(circuit["output_shapes"], circuit["output_scales"], strict=True):
         n = math.prod(shape)
-        out.append([witness_mod.felt_to_real(f, scale) for f in felts[pos:pos + n]])
+        out.append([felt.felt_to_real(f, scale) for f in felts[pos:pos + n]])
         pos += n
     return out
 
@@ -67,7 +67,7 @@ def evm_calldata(proof: dict) -> dict:
     """The two arguments of `Halo2Verifier.verifyProof(bytes proof, uint256[] instances)`."""
     return {
         "proof": proof["hex_proof"],
-        "instances": [f"0x{witness_mod.felt_to_uint256(f):064x}" for f in proof["instances"][0]],
+        "instances": [felt.uint256_hex(felt.felt_to_uint256(f)) for f in proof["instances"][0]],
     }
 
 

@@ -7,9 +7,9 @@ import pytest
 
 from pipeline import manifest as manifest_mod
 from pipeline.errors import ArtifactMismatchError, InputError, ProofError
+from pipeline.felt import FIELD_MODULUS
 from pipeline.prove import Prover, evm_calldata
 from pipeline.verify import verify_proof
-from pipeline.witness import FIELD_MODULUS
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-from pipeline.witness import FIELD_MODULUS, felt_to_int, felt_to_real, felt_to_uint256
+from pipeline.felt import FIELD_MODULUS, felt_to_int, felt_to_real, felt_to_uint256
 
 
 def _felt(v: int) -> str:
