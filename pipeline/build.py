@@ -28,6 +28,7 @@ from . import EZKL_VERSION, __version__
 from . import fidelity as fidelity_mod
 from . import inputs as inputs_mod
 from . import keys as keys_mod
+from . import layout as layout_mod
 from . import manifest as manifest_mod
 from . import srs as srs_mod
 from .artifacts import canonical_json, copy_atomic, sha256_bytes, sha256_file, write_json_atomic, write_text_atomic
@@ -35,7 +36,6 @@ from .compile import (
     DEFAULT_LADDER,
     CalibrationAttempt,
     CircuitArgs,
-    CircuitSettings,
     Visibility,
     settings_and_compile,
 )
@@ -161,25 +161,6 @@ def _up_to_date(out_dir: Path, key: str) -> manifest_mod.Manifest | None:
     return m
 
 
-def instance_layout(first_witness: dict, settings: CircuitSettings, sig: OnnxSignature, variables: dict) -> dict:
-    """Where each kind of public value sits in the proof's instances (ezkl's order)."""
-    def n_hashes(processed) -> int:
-        return len((processed or {}).get("poseidon_hash") or [])
-
-    n_inputs = sum(t.numel(variables) for t in sig.inputs) if settings.visibility["input"] == "public" else 0
-    n_outputs = sum(len(t) for t in first_witness["outputs"]) if settings.visibility["output"] == "public" else 0
-    layout = {
-        "input_hashes": n_hashes(first_witness.get("processed_inputs")),
-        "param_hashes": n_hashes(first_witness.get("processed_params")),
-        "output_hashes": n_hashes(first_witness.get("processed_outputs")),
-        "inputs": n_inputs,
-        "outputs": n_outputs,
-    }
-    # ezkl's order: input hashes, param hashes, public inputs, public outputs, output hashes.
-    layout["order"] = ["input_hashes", "param_hashes", "inputs", "outputs", "output_hashes"]
-    return layout
-
-
 def build_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, out_dir: str | os.PathLike,
                   options: BuildOptions | None = None, validation_path: str | os.PathLike | None = None,
                   force: bool = False, progress: Progress | None = None) -> BuildResult:
@@ -292,9 +273,10 @@ def _build_in(staging, out_dir, onnx_path, data_path, sig, variables, calibratio
         "input_shapes": [list(t.concrete_shape(variables)) for t in sig.inputs],
         "output_shapes": [list(t.concrete_shape(variables)) for t in sig.outputs],
         **{k: v for k, v in settings.summary().items() if k not in ("visibility", "variables")},
-        "instance_layout": instance_layout(first_witness, settings, sig, variables),
+        "instance_layout": layout_mod.instance_layout(first_witness, settings.visibility,
+                                                      sum(t.numel(variables) for t in sig.inputs)),
     }
-    circuit["num_instances"] = sum(v for k, v in circuit["instance_layout"].items() if k != "order")
+    circuit["num_instances"] = layout_mod.num_instances(circuit["instance_layout"])
     # Hashed weights: the Poseidon hashes every proof carries, which a registry pins (input-independent).
     circuit["param_hashes"] = list((first_witness.get("processed_params") or {}).get("poseidon_hash") or [])
     timings["total"] = time.perf_counter() - t_start

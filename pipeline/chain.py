@@ -38,10 +38,12 @@ from eth_utils import keccak, to_checksum_address
 from eth_utils.abi import abi_to_signature, collapse_if_tuple
 
 from . import evm
+from . import layout as layout_mod
 from . import manifest as manifest_mod
 from .artifacts import read_json, sha256_file, write_json_atomic
 from .errors import ChainError, UsageError
 from .felt import felt_to_uint256
+from .layout import slot_commitments
 
 log = logging.getLogger(__name__)
 
@@ -505,33 +507,6 @@ class Deployment:
         return out
 
 
-def instance_layout(manifest: manifest_mod.Manifest) -> tuple[int, bool, int, int, int]:
-    """The registry's InstanceLayout for a circuit: (slots, hashedInputs, inputsPerSlot, outputsPerSlot,
-    paramHashes). Raises UsageError for circuits a gate cannot act on."""
-    c = manifest.circuit
-    lay = c["instance_layout"]
-    name = manifest.name
-    if lay.get("output_hashes", 0) or not lay["outputs"]:
-        raise UsageError(f"{name}: a gate acts on public outputs; this circuit's outputs are not public")
-    hashed = lay["input_hashes"] > 0
-    if hashed and lay["inputs"]:
-        raise UsageError(f"{name}: mixing hashed and public inputs is not supported by the gates")
-    if not hashed and not lay["inputs"]:
-        raise UsageError(f"{name}: inputs are neither public nor hashed: a proof could not be bound "
-                         "to a subject")
-    slots = manifest_mod.slot_count(c)
-    # Hashed inputs bind a subject through its Poseidon hash: each inference needs its own input tensor.
-    # One [K, F] tensor gets one hash for all K rows, which no single subject's commitment can match.
-    if hashed and lay["input_hashes"] != slots:
-        raise UsageError(f"{name}: {slots} inference(s) per proof but {lay['input_hashes']} input hash(es): with "
-                         "hashed inputs each inference needs its own ONNX input (one hash per subject; zoo "
-                         "models: --split-inputs)")
-    if lay["outputs"] % slots or lay["inputs"] % slots:
-        raise UsageError(f"{name}: {lay['inputs']} inputs and {lay['outputs']} outputs do not split into "
-                         f"{slots} slots")
-    return slots, hashed, lay["inputs"] // slots, lay["outputs"] // slots, lay["param_hashes"]
-
-
 def _output_scale(manifest: manifest_mod.Manifest) -> int:
     scales = set(manifest.circuit["output_scales"])
     if len(scales) != 1:
@@ -590,7 +565,7 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
                          f"SRS ({m.srs.get('origin', 'insecure')}), so anyone holding that SRS's secret can "
                          "forge proofs; rebuild it with a ceremony SRS, or pass --allow-insecure-srs for a "
                          "test network")
-    slots, hashed, inputs_per_slot, outputs_per_slot, param_hashes = layout = instance_layout(m)
+    slots, hashed, inputs_per_slot, outputs_per_slot, param_hashes = layout = layout_mod.registry_layout(m)
     if consumer == "bond" and slots != 1:
         raise UsageError(f"{m.name} proves {slots} inferences at once; the bond acts on one per period")
     if param_hashes and not weight_commitment:
@@ -748,17 +723,6 @@ def _word(value: int) -> bytes:
     return value.to_bytes(32, "big")
 
 
-def slot_commitments(instances: list[int], layout: dict) -> list[bytes]:
-    """Each slot's feature commitment as InferenceGate computes it: the slot's Poseidon hash instance
-    (hashed inputs), or keccak256 over its public input instances as 32-byte words."""
-    slots, per_slot = layout["slots"], layout["inputsPerSlot"]
-    if layout["hashedInputs"]:
-        return [_word(instances[i]) for i in range(slots)]
-    start = layout["paramHashes"]
-    return [keccak(b"".join(_word(v) for v in instances[start + i * per_slot: start + (i + 1) * per_slot]))
-            for i in range(slots)]
-
-
 def feature_commitment(circuit_dir: str | os.PathLike, features: list[float]) -> str:
     """What a feature publisher posts for one subject, from the subject's raw features (one slot's
     inputs, flattened): the features quantized as the circuit quantizes them, then hashed like
@@ -766,7 +730,7 @@ def feature_commitment(circuit_dir: str | os.PathLike, features: list[float]) ->
     import ezkl
 
     m = manifest_mod.load(circuit_dir)
-    slots, hashed, inputs_per_slot, _, _ = instance_layout(m)
+    slots, hashed, inputs_per_slot, _, _ = layout_mod.registry_layout(m)
     expected = inputs_per_slot or _hashed_input_size(m)
     if len(features) != expected:
         raise UsageError(f"{m.name} takes {expected} features per subject, got {len(features)}")

@@ -11,7 +11,7 @@ A proof file is ezkl's proof.json (`instances`, `proof`, `hex_proof`, `pretty_pu
     "zkinfer":        {"circuit", "manifest_sha256", "input_sha256", "proved_at", "prove_s", "version"}
 
 `prove_rows` proves K separate inferences ("rows", one per slot of a K-slot circuit, see
-`manifest.SlotLayout`) as one proof, padding a short list by repeating its last row, and adds:
+`layout.SlotLayout`) as one proof, padding a short list by repeating its last row, and adds:
 
     "slots":          [{"slot", "input_sha256", "padding", "outputs"}, ...]: one per slot, in slot order;
                       `outputs` are that slot's share of `outputs`; `padding` marks a repeated row
@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-from . import __version__, felt
+from . import __version__, felt, layout
 from . import manifest as manifest_mod
 from . import witness as witness_mod
 from .artifacts import canonical_json, read_json, sha256_bytes, write_json_atomic
@@ -41,26 +41,6 @@ from .inputs import check_single, parse_input_data
 
 def input_digest(input_data: list[list[float]]) -> str:
     return sha256_bytes(canonical_json(input_data))
-
-
-def instance_slices(layout: dict) -> dict[str, slice]:
-    """Offsets of each kind of public value within the proof's instances."""
-    out, pos = {}, 0
-    for kind in layout["order"]:
-        out[kind] = slice(pos, pos + layout[kind])
-        pos += layout[kind]
-    return out
-
-
-def decode_public_outputs(instances: list[str], circuit: dict) -> list[list[float]]:
-    """Public output instances -> real numbers, one list per output tensor."""
-    felts = instances[instance_slices(circuit["instance_layout"])["outputs"]]
-    out, pos = [], 0
-    for shape, scale in zip(circuit["output_shapes"], circuit["output_scales"], strict=True):
-        n = math.prod(shape)
-        out.append([felt.felt_to_real(f, scale) for f in felts[pos:pos + n]])
-        pos += n
-    return out
 
 
 def evm_calldata(proof: dict) -> dict:
@@ -89,9 +69,9 @@ class Prover:
         return self.manifest.circuit
 
     @cached_property
-    def slots(self) -> manifest_mod.SlotLayout:
+    def slots(self) -> layout.SlotLayout:
         """How many inferences one proof covers and how they share the input (UsageError if unclear)."""
-        return manifest_mod.slot_layout(self.circuit)
+        return layout.slot_layout(self.circuit)
 
     def parse_row(self, obj, where: str = "input") -> list[list[float]]:
         """Validate one inference (one slot's input, ezkl format) against the circuit. For K = 1 this is
@@ -192,8 +172,8 @@ class Prover:
             witness_outputs = w.outputs(self.settings)
         elapsed = time.perf_counter() - t0
 
-        if self.circuit["instance_layout"]["outputs"]:
-            proof["outputs"] = decode_public_outputs(proof["instances"][0], self.circuit)
+        if layout.outputs_public(self.circuit):
+            proof["outputs"] = layout.decode_public_outputs(proof["instances"][0], self.circuit)
             proof["outputs_public"] = True
         else:
             proof["outputs"] = witness_outputs

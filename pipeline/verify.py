@@ -16,7 +16,8 @@ from pathlib import Path
 from . import manifest as manifest_mod
 from .artifacts import read_json
 from .errors import UsageError
-from .prove import decode_public_outputs, evm_calldata
+from .layout import decode_public_outputs, outputs_public, slot_layout
+from .prove import evm_calldata
 
 REQUIRED_FIELDS = ("instances", "proof", "hex_proof")
 # What zkinfer adds to ezkl's proof.json (see pipeline.prove); ezkl is handed the file without them.
@@ -54,7 +55,7 @@ def _consistency_problem(proof: dict, circuit: dict, manifest_sha: str) -> str |
             return "outputs field does not match the proven output instances"
     slots = proof.get("slots")
     if slots is not None:
-        layout = manifest_mod.slot_layout(circuit)
+        layout = slot_layout(circuit)
         if len(slots) != layout.count or [s.get("slot") for s in slots] != list(range(layout.count)):
             return f"slots field lists {len(slots)} slots, the circuit has {layout.count}"
         if any(s.get("outputs") != layout.outputs_of(proof["outputs"], i) for i, s in enumerate(slots)):
@@ -98,5 +99,5 @@ def verify_proof(circuit_dir: str | os.PathLike, proof_path: str | os.PathLike) 
             return VerifyResult(valid=False, reason=str(e).splitlines()[0])
     if not ok:
         return VerifyResult(valid=False, reason="the Halo2 verifier rejected the proof")
-    outputs = decode_public_outputs(proof["instances"][0], m.circuit) if m.circuit["instance_layout"]["outputs"] else []
+    outputs = decode_public_outputs(proof["instances"][0], m.circuit) if outputs_public(m.circuit) else []
     return VerifyResult(valid=True, outputs=outputs)

@@ -1,7 +1,7 @@
 """The batch coordinator: read inputs into the store, recover from a crash, dispatch, record results.
 
 A job is one inference (one input row). A circuit proving K inferences at once (K slots, see
-`manifest.SlotLayout`) gets its queued jobs in packs of K, in submission order (store seq); each pack is one
+`layout.SlotLayout`) gets its queued jobs in packs of K, in submission order (store seq); each pack is one
 proof, `OUTDIR/proofs/<pack id>.json`, whose id derives from its members' ids (`sources.pack_id`; for K = 1,
 the job's own id). The last pack of a batch may hold fewer than K jobs: it is dispatched only once no
 other pack is in flight (a failed pack's good rows come back to the queue and may fill it), and the prover
@@ -40,7 +40,7 @@ from pathlib import Path
 
 from ..artifacts import write_json_atomic
 from ..errors import ProofError, UsageError
-from ..manifest import SlotLayout
+from ..layout import SlotLayout
 from ..prove import Prover
 from .progress import Progress
 from .sources import pack_id, read_inputs
