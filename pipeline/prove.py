@@ -3,20 +3,10 @@
     prover = Prover("circuits/credit_risk")        # checks artifacts against the manifest once
     proof = prover.prove(input_data, "proof.json")  # any number of times
 
-A proof file is ezkl's proof.json (`instances`, `proof`, `hex_proof`, `pretty_public_inputs`, ...) plus:
-
-    "outputs":        the model's outputs as real numbers, one list per output tensor
-    "outputs_public": true when the outputs are public instances (proven); false when only the prover knows them
-    "calldata":       {"proof": "0x...", "instances": ["0x<uint256>", ...]}: Halo2Verifier.verifyProof's arguments
-    "zkinfer":        {"circuit", "manifest_sha256", "input_sha256", "proved_at", "prove_s", "version"}
-
-`prove_rows` proves K separate inferences ("rows", one per slot of a K-slot circuit, see
-`layout.SlotLayout`) as one proof, padding a short list by repeating its last row, and adds:
-
-    "slots":          [{"slot", "input_sha256", "padding", "outputs"}, ...]: one per slot, in slot order;
-                      `outputs` are that slot's share of `outputs`; `padding` marks a repeated row
-
-Private inputs never appear in the file; the input's sha256 only identifies which input was proven.
+The proof file is ezkl's proof.json plus zkinfer's fields (decoded outputs, EVM calldata, what was proven
+with which circuit version): `pipeline.prooffile` defines it. `prove_rows` proves K separate inferences
+("rows", one per slot of a K-slot circuit, see `layout.SlotLayout`) as one proof, padding a short list by
+repeating its last row, and lists the slots in the file.
 """
 
 from __future__ import annotations
@@ -30,25 +20,18 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-from . import __version__, felt, layout
+from . import __version__, layout
 from . import manifest as manifest_mod
 from . import witness as witness_mod
-from .artifacts import canonical_json, read_json, sha256_bytes, write_json_atomic
+from .artifacts import canonical_json, read_json, sha256_bytes
 from .compile import CircuitSettings
 from .errors import InputError, OutOfRangeError, ProofError, UsageError
 from .inputs import check_single, parse_input_data
+from .prooffile import Calldata, ProofFile, ProofMeta, ProofSlot
 
 
 def input_digest(input_data: list[list[float]]) -> str:
     return sha256_bytes(canonical_json(input_data))
-
-
-def evm_calldata(proof: dict) -> dict:
-    """The two arguments of `Halo2Verifier.verifyProof(bytes proof, uint256[] instances)`."""
-    return {
-        "proof": proof["hex_proof"],
-        "instances": [felt.uint256_hex(felt.felt_to_uint256(f)) for f in proof["instances"][0]],
-    }
 
 
 class Prover:
@@ -140,12 +123,12 @@ class Prover:
             raise UsageError(f"{where}: {len(rows)} rows for a circuit proving {k} inferences at once")
         parsed = [self.parse_row({"input_data": r}, where) for r in rows]
         padded = parsed + [parsed[-1]] * (k - len(parsed))
-        proof = self.prove(self.slots.pack(padded), where=where)
-        proof["slots"] = [{"slot": i, "input_sha256": input_digest(r), "padding": i >= len(parsed),
-                           "outputs": self.slots.outputs_of(proof["outputs"], i)} for i, r in enumerate(padded)]
+        proof = self._prove(self.slots.pack(padded), where)
+        proof.slots = [ProofSlot(slot=i, input_sha256=input_digest(r), padding=i >= len(parsed),
+                                 outputs=self.slots.outputs_of(proof.outputs, i)) for i, r in enumerate(padded)]
         if out_path is not None:
-            write_json_atomic(out_path, proof, indent=None)
-        return proof
+            proof.write(out_path)
+        return proof.to_json()
 
     def prove(self, input_data: list[list[float]], out_path: str | os.PathLike | None = None,
               where: str = "input") -> dict:
@@ -155,6 +138,12 @@ class Prover:
         Raises InputError if the input does not fit the circuit, OutOfRangeError if it falls outside the
         calibrated range, ProofError if proving fails. With `out_path` the proof file is written atomically.
         """
+        proof = self._prove(input_data, where)
+        if out_path is not None:
+            proof.write(out_path)
+        return proof.to_json()
+
+    def _prove(self, input_data: list[list[float]], where: str) -> ProofFile:
         flat = self.parse_input({"input_data": input_data}, where)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
@@ -168,28 +157,21 @@ class Prover:
                            str(ppath), str(self.dir / manifest_mod.SRS))
             except RuntimeError as e:
                 raise ProofError(f"{where}: proving failed: {str(e).splitlines()[0]}") from None
-            proof = json.loads(ppath.read_text())
+            ezkl_proof = json.loads(ppath.read_text())
             witness_outputs = w.outputs(self.settings)
         elapsed = time.perf_counter() - t0
 
-        if layout.outputs_public(self.circuit):
-            proof["outputs"] = layout.decode_public_outputs(proof["instances"][0], self.circuit)
-            proof["outputs_public"] = True
-        else:
-            proof["outputs"] = witness_outputs
-            proof["outputs_public"] = False
-        proof["calldata"] = evm_calldata(proof)
-        proof["zkinfer"] = {
-            "version": __version__,
-            "circuit": self.manifest.name,
-            "manifest_sha256": self.manifest.sha256,
-            "input_sha256": input_digest(flat),
-            "proved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "prove_s": round(elapsed, 3),
-        }
-        if out_path is not None:
-            write_json_atomic(out_path, proof, indent=None)
-        return proof
+        public = layout.outputs_public(self.circuit)
+        return ProofFile(
+            ezkl=ezkl_proof,
+            outputs=layout.decode_public_outputs(ezkl_proof["instances"][0], self.circuit) if public
+            else witness_outputs,
+            outputs_public=public,
+            calldata=Calldata.of(ezkl_proof["hex_proof"], ezkl_proof["instances"][0]),
+            meta=ProofMeta(version=__version__, circuit=self.manifest.name, manifest_sha256=self.manifest.sha256,
+                           input_sha256=input_digest(flat),
+                           proved_at=datetime.now(UTC).isoformat(timespec="seconds"), prove_s=round(elapsed, 3)),
+        )
 
 
 def prove_file(circuit_dir: str | os.PathLike, input_path: str | os.PathLike, out_path: str | os.PathLike) -> dict:

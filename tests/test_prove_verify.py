@@ -8,7 +8,8 @@ import pytest
 from pipeline import manifest as manifest_mod
 from pipeline.errors import ArtifactMismatchError, InputError, ProofError
 from pipeline.felt import FIELD_MODULUS
-from pipeline.prove import Prover, evm_calldata
+from pipeline.prooffile import evm_calldata
+from pipeline.prove import Prover
 from pipeline.verify import verify_proof
 
 pytestmark = pytest.mark.slow
