@@ -33,7 +33,6 @@ def _say(progress, msg):
 def bench_models(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> dict:
     """Per zoo model: size, build/setup/prove/verify seconds, key and proof bytes, fidelity."""
     from . import zoo
-    from .build import build_zoo_model
     from .export import inspect
     from .prove import Prover
     from .verify import verify_proof
@@ -41,7 +40,7 @@ def bench_models(circuits_dir: Path, models: list[str] | None = None, progress: 
     results = {}
     for name in models or zoo.list_models():
         _say(progress, f"[models] {name}: build")
-        built = build_zoo_model(name, circuits_dir / name, progress=progress)  # timings when it rebuilds
+        built = zoo.build_zoo_model(name, circuits_dir / name, progress=progress)  # timings when it rebuilds
         m = built.manifest
         prover = Prover(m.dir)
         samples = [json.loads(line)["input_data"] for line in
@@ -85,7 +84,7 @@ GAS_CONSUMERS = {"credit_risk": "lending", "credit_gbt": "lending", "inflation_f
 
 
 def _zoo_circuit(circuits_dir: Path, name: str, progress: Callable | None):
-    from .build import build_zoo_model
+    from .zoo import build_zoo_model
 
     return build_zoo_model(name, circuits_dir / name, progress=progress).manifest
 
@@ -139,8 +138,8 @@ BATCHING_TARGETS = {"gas_per_inference": 15_000, "action_gas_per_inference": 25_
 
 def batching_circuit(circuits_dir: Path, k: int, progress: Callable | None = None):
     """The benchmark's K-inference credit_risk circuit (built once, then up to date)."""
-    from .build import build_zoo_model
     from .compile import CircuitArgs, Visibility
+    from .zoo import build_zoo_model
 
     return build_zoo_model(
         BATCHING_MODEL, circuits_dir / "batching" / f"{BATCHING_MODEL}_k{k}", batch_size=k, split_inputs=k > 1,

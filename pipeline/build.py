@@ -318,27 +318,3 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         copy_atomic(src, dst)
-
-
-def build_zoo_model(name: str, out_dir: str | os.PathLike, *, batch_size: int = 1, split_inputs: bool = False,
-                    visibility: Visibility | None = None, srs_path: Path | None = None, seed: int = 0,
-                    max_attempts: int | None = None, circuit_args: CircuitArgs | None = None, force: bool = False,
-                    progress: Progress | None = None) -> BuildResult:
-    """`make circuit MODEL=name`: train and export a zoo model into out_dir/source, then build its circuit.
-
-    The zoo declares the model's fidelity requirement; `split_inputs` exports one ONNX input per inference
-    (so hashed-input visibility gives one Poseidon hash per subject).
-    """
-    from . import zoo
-
-    out_dir = Path(out_dir)
-    _say(progress, f"preparing zoo model {name} (seed {seed}, batch {batch_size})")
-    prepared = zoo.prepare(name, out_dir / "source", batch_size=batch_size, split_inputs=split_inputs, seed=seed)
-    options = BuildOptions(
-        name=name if batch_size == 1 else f"{name}_k{batch_size}",
-        visibility=visibility or Visibility(), batch_size=batch_size,
-        tolerance=fidelity_mod.Tolerance.from_dict(prepared.tolerance), task=prepared.task,
-        srs_path=srs_path, max_attempts=max_attempts, seed=seed, circuit_args=circuit_args or CircuitArgs(),
-    )
-    return build_circuit(prepared.onnx_path, prepared.calibration_path, out_dir, options, prepared.validation_path,
-                         force=force, progress=progress)

@@ -119,8 +119,8 @@ def circuit_build(onnx_path, data_path, out_dir, validation_path, tolerance, lab
 def circuit_zoo(name, out_dir, input_visibility, output_visibility, param_visibility, batch_size, split_inputs,
                 srs_path, seed, max_attempts, num_inner_cols, decomp_base, decomp_legs, force):
     """Train a zoo model (models/NAME), export it and build its circuit."""
-    from .build import build_zoo_model
     from .compile import Visibility
+    from .zoo import build_zoo_model
 
     result = build_zoo_model(
         name, out_dir or f"circuits/{name}", batch_size=batch_size, split_inputs=split_inputs,

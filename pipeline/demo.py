@@ -61,8 +61,8 @@ def write_borrowers(path: Path, names=BORROWERS, seed: int = BORROWER_SEED) -> P
 def run_demo(work_dir: str | os.PathLike = "runs/demo", circuits_dir: str | os.PathLike = "circuits",
              workers: int = 2, say: Callable[[str], None] = print) -> DemoResult:
     from . import chain
-    from .build import build_zoo_model
     from .jobs import run_batch
+    from .zoo import build_zoo_model
 
     work = Path(work_dir)
     say("== 1. circuit: credit_risk (train, export, calibrate, fidelity gate, keys, manifest)")
