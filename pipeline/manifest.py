@@ -94,6 +94,17 @@ class Manifest:
     def artifact(self, name: str) -> Path:
         return self.dir / name
 
+    def summary_lines(self, rebuilt: bool) -> list[str]:
+        """What `zkinfer circuit build` prints about the circuit: where, which version, size, fidelity, SRS."""
+        c, f = self.circuit, self.data["fidelity"]
+        agree = f", label agreement {f['label_agreement']:.4f}" if f.get("label_agreement") is not None else ""
+        return [f"circuit:   {self.dir} ({'built' if rebuilt else 'up to date'})",
+                f"manifest:  {self.sha256}",
+                f"logrows:   {c['logrows']}  instances: {c['num_instances']}  visibility: {c['visibility']}",
+                f"fidelity:  max abs error {f['max_abs_error']:.6g}, mean {f['mean_abs_error']:.6g}{agree} "
+                f"(tolerance {f['tolerance']}; {f['validation_source']})",
+                f"srs:       {self.srs['origin']}"]
+
 
 def load(circuit_dir: str | os.PathLike) -> Manifest:
     """Read DIR/manifest.json; a missing or foreign file is a UsageError naming it."""
