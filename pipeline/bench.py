@@ -128,7 +128,7 @@ def measure_gas(circuit_dir: str | os.PathLike, proof_path: str | os.PathLike, r
         subjects = borrower if consumer == "lending" else None
         postings = chain.post_features([proof_path], rpc_url, subjects=subjects, deployments_dir=ddir)
         handle = chain.open_gate(chain.Chain(rpc_url), d.circuit, ddir)
-        verify = chain.verification_gas(handle, prooffile.load(proof_path, zkinfer=True).calldata.to_json())
+        verify = chain.verification_gas(handle, prooffile.load(proof_path, zkinfer=True).calldata)
         [s] = chain.submit([proof_path], rpc_url, subjects=subjects, deployments_dir=ddir)
     return {"circuit": d.circuit, "consumer": consumer, "chain_id": d.chain_id,
             "verifier_mode": d.verifier_mode, "verifier_runtime_bytes": d.verifier_runtime_size, "deploy": d.gas(),

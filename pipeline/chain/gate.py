@@ -206,15 +206,16 @@ def submit(proof_paths: list[str | os.PathLike], rpc_url: str, *, subjects: list
     the custom error's name and arguments (e.g. StatementAlreadyConsumed for a replayed proof).
     """
     chain = Chain(rpc_url, private_key)
-    return [submit_calldata(handle, proof.calldata.to_json(), subject_words, str(path))
+    return [submit_calldata(handle, proof.calldata, subject_words, str(path))
             for path, proof, handle, subject_words in _plan(chain, proof_paths, subjects, deployments_dir)]
 
 
-def submit_calldata(handle: GateHandle, calldata: dict, subjects: list[bytes], label: str = "proof",
+def submit_calldata(handle: GateHandle, calldata: Calldata | dict, subjects: list[bytes], label: str = "proof",
                     model_id: int | None = None) -> Submission:
-    """Send one proof's calldata to a gate under `model_id` (default: the deployed circuit's)."""
+    """Send one proof's calldata (a proof file's field, or as JSON) to a gate under `model_id` (default: the
+    deployed circuit's)."""
     model_id = handle.model_id if model_id is None else model_id
-    args = Calldata.from_json(calldata)
+    args = _calldata(calldata)
     fn = handle.gate.functions.submit(model_id, args.proof_bytes, args.values, subjects)
     receipt = handle.chain.transact(fn, f"submitting {label} to {handle.circuit}'s gate")
     from web3.logs import DISCARD
@@ -232,8 +233,12 @@ def submit_calldata(handle: GateHandle, calldata: dict, subjects: list[bytes], l
                       statement_key="0x" + consumed[0]["args"]["statementKey"].hex(), effects=effects)
 
 
-def verification_gas(handle: GateHandle, calldata: dict) -> int:
+def verification_gas(handle: GateHandle, calldata: Calldata | dict) -> int:
     """Gas of a transaction calling the verifier alone with this proof (what verification costs)."""
-    args = Calldata.from_json(calldata)
+    args = _calldata(calldata)
     return handle.chain.estimate_gas(handle.verifier.functions.verifyProof(args.proof_bytes, args.values),
                                      "verifying the proof")
+
+
+def _calldata(calldata: Calldata | dict) -> Calldata:
+    return calldata if isinstance(calldata, Calldata) else Calldata.from_json(calldata)
