@@ -34,7 +34,6 @@ def _say(progress, msg):
 def bench_models(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> dict:
     """Per zoo model: size, build/setup/prove/verify seconds, key and proof bytes, fidelity."""
     from . import zoo
-    from .build import build_zoo_model
     from .export import inspect
     from .prove import Prover
     from .verify import verify_proof
@@ -42,7 +41,7 @@ def bench_models(circuits_dir: Path, models: list[str] | None = None, progress: 
     results = {}
     for name in models or zoo.list_models():
         _say(progress, f"[models] {name}: build")
-        built = build_zoo_model(name, circuits_dir / name, progress=progress)  # timings when it rebuilds
+        built = zoo.build_zoo_model(name, circuits_dir / name, progress=progress)  # timings when it rebuilds
         m = built.manifest
         prover = Prover(m.dir)
         samples = [json.loads(line)["input_data"] for line in
@@ -86,7 +85,7 @@ GAS_CONSUMERS = {"credit_risk": "lending", "credit_gbt": "lending", "inflation_f
 
 
 def _zoo_circuit(circuits_dir: Path, name: str, progress: Callable | None):
-    from .build import build_zoo_model
+    from .zoo import build_zoo_model
 
     return build_zoo_model(name, circuits_dir / name, progress=progress).manifest
 
@@ -103,6 +102,39 @@ def bench_throughput(circuits_dir: Path, models: list[str] | None = None, progre
         rate = measure_throughput(m.dir, n_inputs=THROUGHPUT_INPUTS, workers=workers)
         results[f"proofs_per_minute_{workers}_workers"] = round(rate, 2)
     return results
+
+
+def measure_gas(circuit_dir: str | os.PathLike, proof_path: str | os.PathLike, rpc_url: str,
+                consumer: str = "lending", *, deployments_dir: str | os.PathLike | None = None,
+                verifier_mode: str | None = None, reusable: bool | None = None,
+                terms: dict | None = None) -> dict:
+    """Deploy the circuit afresh, post the proof's features, verify and submit it: the gas of each step.
+
+    For benchmarks on a local chain. Lending uses made-up borrowers and, unless `terms` say otherwise, a
+    circuit breaker wide enough for any PD, so the measured submission goes through.
+    """
+    from eth_utils import keccak, to_checksum_address
+
+    from . import chain, prooffile
+
+    with tempfile.TemporaryDirectory(prefix="zkinfer-gas-") as tmp:
+        ddir = deployments_dir or Path(tmp) / "deployments"
+        if consumer == "lending":
+            terms = {"maxRateStepBps": 10_000, **(terms or {})}
+        d = chain.deploy(circuit_dir, rpc_url, consumer, verifier_mode=verifier_mode, reusable=reusable,
+                         deployments_dir=ddir, terms=terms)
+        # Distinct borrowers: each slot's features are posted under its own subject.
+        borrower = [to_checksum_address(keccak(text=f"zkinfer-gas-borrower-{i}")[:20])
+                    for i in range(d.instance_layout["slots"])]
+        subjects = borrower if consumer == "lending" else None
+        postings = chain.post_features([proof_path], rpc_url, subjects=subjects, deployments_dir=ddir)
+        handle = chain.open_gate(chain.Chain(rpc_url), d.circuit, ddir)
+        verify = chain.verification_gas(handle, prooffile.load(proof_path, zkinfer=True).calldata)
+        [s] = chain.submit([proof_path], rpc_url, subjects=subjects, deployments_dir=ddir)
+    return {"circuit": d.circuit, "consumer": consumer, "chain_id": d.chain_id,
+            "verifier_mode": d.verifier_mode, "verifier_runtime_bytes": d.verifier_runtime_size, "deploy": d.gas(),
+            "post_features": sum(p.gas_used for p in postings), "verify_proof": verify, "submit": s.gas_used,
+            "effects": s.effects}
 
 
 def bench_gas(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> dict:
@@ -122,7 +154,7 @@ def bench_gas(circuits_dir: Path, models: list[str] | None = None, progress: Cal
                 proof_path = Path(tmp) / f"{name}.proof.json"
                 _say(progress, f"[gas] {name}: prove, deploy, post features, submit to the {consumer} gate")
                 Prover(m.dir).prove(sample, proof_path)
-                results[name] = chain.measure_gas(m.dir, proof_path, node.rpc_url, consumer)
+                results[name] = measure_gas(m.dir, proof_path, node.rpc_url, consumer)
         finally:
             chain.chain_down(state=Path(tmp) / "chain")
     return results
@@ -140,8 +172,8 @@ BATCHING_TARGETS = {"gas_per_inference": 15_000, "action_gas_per_inference": 25_
 
 def batching_circuit(circuits_dir: Path, k: int, progress: Callable | None = None):
     """The benchmark's K-inference credit_risk circuit (built once, then up to date)."""
-    from .build import build_zoo_model
     from .compile import CircuitArgs, Visibility
+    from .zoo import build_zoo_model
 
     return build_zoo_model(
         BATCHING_MODEL, circuits_dir / "batching" / f"{BATCHING_MODEL}_k{k}", batch_size=k, split_inputs=k > 1,
@@ -179,7 +211,7 @@ def bench_batching(circuits_dir: Path, models: list[str] | None = None, progress
                     proof = prover.prove(samples[i % len(samples)], path)
                     prove_s.append(time.perf_counter() - t)
                 _say(progress, f"[batching] K={k}: deploy, post {k} borrowers' features, verify, submit")
-                gas = chain.measure_gas(m.dir, path, node.rpc_url, "lending")
+                gas = measure_gas(m.dir, path, node.rpc_url, "lending")
                 rows.append({
                     "k": k,
                     "prove_s_per_inference": round(statistics.median(prove_s) / k, 4),

@@ -31,6 +31,7 @@ from . import EZKL_VERSION, __version__, resources
 from . import fidelity as fidelity_mod
 from . import inputs as inputs_mod
 from . import keys as keys_mod
+from . import layout as layout_mod
 from . import manifest as manifest_mod
 from . import prepare as prepare_mod
 from . import reference as reference_mod
@@ -185,25 +186,6 @@ def _up_to_date(out_dir: Path, key: str) -> manifest_mod.Manifest | None:
         log.warning("rebuilding: %s", e.message)
         return None
     return m
-
-
-def instance_layout(first_witness: dict, settings: CircuitSettings, sig: OnnxSignature, variables: dict) -> dict:
-    """Where each kind of public value sits in the proof's instances (ezkl's order)."""
-    def n_hashes(processed) -> int:
-        return len((processed or {}).get("poseidon_hash") or [])
-
-    n_inputs = sum(t.numel(variables) for t in sig.inputs) if settings.visibility["input"] == "public" else 0
-    n_outputs = sum(len(t) for t in first_witness["outputs"]) if settings.visibility["output"] == "public" else 0
-    layout = {
-        "input_hashes": n_hashes(first_witness.get("processed_inputs")),
-        "param_hashes": n_hashes(first_witness.get("processed_params")),
-        "output_hashes": n_hashes(first_witness.get("processed_outputs")),
-        "inputs": n_inputs,
-        "outputs": n_outputs,
-    }
-    # ezkl's order: input hashes, param hashes, public inputs, public outputs, output hashes.
-    layout["order"] = ["input_hashes", "param_hashes", "inputs", "outputs", "output_hashes"]
-    return layout
 
 
 @dataclass
@@ -432,9 +414,10 @@ def _circuit_entry(options: BuildOptions, plan: _Plan, prepared: prepare_mod.Pre
         "output_shapes": [list(t.concrete_shape({})) for t in sig.outputs],
         "input_prescale": prepared.input_prescale,
         **{k: v for k, v in settings.summary().items() if k not in ("visibility", "variables")},
-        "instance_layout": instance_layout(first_witness, settings, sig, {}),
+        "instance_layout": layout_mod.instance_layout(first_witness, settings.visibility,
+                                                      sum(t.numel({}) for t in sig.inputs)),
     }
-    circuit["num_instances"] = sum(v for k, v in circuit["instance_layout"].items() if k != "order")
+    circuit["num_instances"] = layout_mod.num_instances(circuit["instance_layout"])
     # Hashed weights: the Poseidon hashes every proof carries, which a registry pins (input-independent).
     circuit["param_hashes"] = list((first_witness.get("processed_params") or {}).get("poseidon_hash") or [])
     return circuit
@@ -447,27 +430,3 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         copy_atomic(src, dst)
-
-
-def build_zoo_model(name: str, out_dir: str | os.PathLike, *, batch_size: int = 1, split_inputs: bool = False,
-                    visibility: Visibility | None = None, srs_path: Path | None = None, seed: int = 0,
-                    max_attempts: int | None = None, circuit_args: CircuitArgs | None = None, force: bool = False,
-                    progress: Progress | None = None) -> BuildResult:
-    """`make circuit MODEL=name`: train and export a zoo model into out_dir/source, then build its circuit.
-
-    The zoo declares the model's fidelity requirement; `split_inputs` exports one ONNX input per inference
-    (so hashed-input visibility gives one Poseidon hash per subject).
-    """
-    from . import zoo
-
-    out_dir = Path(out_dir)
-    _say(progress, f"preparing zoo model {name} (seed {seed}, batch {batch_size})")
-    prepared = zoo.prepare(name, out_dir / "source", batch_size=batch_size, split_inputs=split_inputs, seed=seed)
-    options = BuildOptions(
-        name=name if batch_size == 1 else f"{name}_k{batch_size}",
-        visibility=visibility or Visibility(), batch_size=batch_size,
-        tolerance=fidelity_mod.Tolerance.from_dict(prepared.tolerance), task=prepared.task,
-        srs_path=srs_path, max_attempts=max_attempts, seed=seed, circuit_args=circuit_args or CircuitArgs(),
-    )
-    return build_circuit(prepared.onnx_path, prepared.calibration_path, out_dir, options, prepared.validation_path,
-                         force=force, progress=progress)

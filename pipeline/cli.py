@@ -25,33 +25,28 @@ def _progress(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-VISIBILITY_OPTIONS = [
+def _all_of(options: list):
+    """One decorator applying several click options, in the order listed."""
+    def apply(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+    return apply
+
+
+visibility_options = _all_of([
     click.option("--input-visibility", type=click.Choice(["public", "private", "hashed"]), default="public",
                  show_default=True, help="public: inputs are proof instances; hashed: only their Poseidon hash is."),
     click.option("--output-visibility", type=click.Choice(["public", "private", "hashed"]), default="public",
                  show_default=True),
     click.option("--param-visibility", type=click.Choice(["fixed", "private", "hashed"]), default="fixed",
                  show_default=True, help="fixed: weights baked into the keys; hashed: a public weight commitment."),
-]
-
-
-def visibility_options(f):
-    for opt in reversed(VISIBILITY_OPTIONS):
-        f = opt(f)
-    return f
-
-
-LAYOUT_OPTIONS = [
+])
+layout_options = _all_of([
     click.option("--num-inner-cols", type=int, help="Advanced: advice columns per operation (ezkl default 2)."),
     click.option("--decomp-base", type=int, help="Advanced: range-check decomposition base (ezkl default 16384)."),
     click.option("--decomp-legs", type=int, help="Advanced: range-check decomposition legs (ezkl default 2)."),
-]
-
-
-def layout_options(f):
-    for opt in reversed(LAYOUT_OPTIONS):
-        f = opt(f)
-    return f
+])
 
 
 def _circuit_args(num_inner_cols, decomp_base, decomp_legs):
@@ -134,8 +129,8 @@ def _parse_dims(given: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
 def circuit_zoo(name, out_dir, input_visibility, output_visibility, param_visibility, batch_size, split_inputs,
                 srs_path, seed, max_attempts, num_inner_cols, decomp_base, decomp_legs, force):
     """Train a zoo model (models/NAME), export it and build its circuit."""
-    from .build import build_zoo_model
     from .compile import Visibility
+    from .zoo import build_zoo_model
 
     result = build_zoo_model(
         name, out_dir or f"circuits/{name}", batch_size=batch_size, split_inputs=split_inputs,
@@ -157,17 +152,14 @@ def circuit_list():
 def _print_build(result) -> None:
     from .srs import INSECURE_WARNING
 
-    m = result.manifest
-    c, f = m.circuit, m.data["fidelity"]
-    click.echo(f"circuit:   {m.dir} ({'built' if result.rebuilt else 'up to date'})")
-    click.echo(f"manifest:  {m.sha256}")
-    click.echo(f"logrows:   {c['logrows']}  instances: {c['num_instances']}  visibility: {c['visibility']}")
-    agree = f", label agreement {f['label_agreement']:.4f}" if f.get("label_agreement") is not None else ""
-    click.echo(f"fidelity:  max abs error {f['max_abs_error']:.6g}, mean {f['mean_abs_error']:.6g}{agree} "
-               f"(tolerance {f['tolerance']}; {f['validation_source']})")
-    click.echo(f"srs:       {m.srs['origin']}")
-    if m.insecure_srs:
+    _echo_lines(result.manifest.summary_lines(rebuilt=result.rebuilt))
+    if result.manifest.insecure_srs:
         click.echo(INSECURE_WARNING, err=True)
+
+
+def _echo_lines(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line)
 
 
 @cli.command("prove")
@@ -176,13 +168,13 @@ def _print_build(result) -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Proof file to write.")
 def prove_cmd(circuit_dir, input_path, out_path):
     """Prove one inference (ezkl input.json) with a built circuit."""
+    from .prooffile import ProofFile
     from .prove import prove_file
 
-    proof = prove_file(circuit_dir, input_path, out_path)
-    meta = proof["zkinfer"]
-    kind = "public outputs" if proof["outputs_public"] else "outputs (private: not in the proof)"
-    click.echo(f"proof:     {out_path} ({meta['prove_s']:.2f} s)")
-    click.echo(f"{kind}: {proof['outputs']}")
+    proof = ProofFile.from_json(prove_file(circuit_dir, input_path, out_path), out_path)
+    kind = "public outputs" if proof.outputs_public else "outputs (private: not in the proof)"
+    click.echo(f"proof:     {out_path} ({proof.meta.prove_s:.2f} s)")
+    click.echo(f"{kind}: {proof.outputs}")
 
 
 @cli.command("verify")
@@ -248,16 +240,7 @@ def contracts_build(circuit_dir, verifier_mode, reusable):
     for name, path in sorted(evm.build_contracts().items()):
         click.echo(f"{name:24s} {evm.load_artifact(path)['runtimeSize']:6d} B  {path}")
     if circuit_dir:
-        choice = evm.choose_verifier(circuit_dir, mode)
-        for vb in choice.candidates:
-            fits = "over EIP-170's limit" if vb.exceeds_eip170 else "fits EIP-170"
-            picked = f"; {vb.mode.value} picked" if len(choice.candidates) > 1 and vb is choice.build else ""
-            click.echo(f"{vb.contract_name:24s} {vb.runtime_size:6d} B  {vb.artifact_path} ({fits}{picked})")
-        vb = choice.build
-        if vb.vka_path:
-            click.echo(f"{'VKA':24s} {vb.vka_digest}  {vb.vka_path}")
-        if vb.vk_data_path:
-            click.echo(f"{evm.VK_DATA_CONTRACT:24s} {vb.vk_data_keccak}  {vb.vk_data_path}")
+        _echo_lines(evm.choose_verifier(circuit_dir, mode).summary_lines())
 
 
 @cli.group("chain")
@@ -327,12 +310,7 @@ def deploy_cmd(circuit_dir, rpc, consumer, verifier_mode, reusable, allow_insecu
     d = chain.deploy(circuit_dir, _rpc(rpc), consumer, verifier_mode=mode,
                      allow_insecure_srs=allow_insecure_srs, max_feature_age=max_feature_age,
                      deployments_dir=deployments_dir)
-    out = {"chainId": d.chain_id, "circuit": d.circuit, "modelId": d.model_id,
-           "registry": d.registry_address, "verifierMode": d.verifier_mode, "verifier": d.verifier.address,
-           "gate": d.gate.address, "gas": d.gas(), "deployments": str(d.deployments_file)}
-    if d.vk_data is not None:
-        out["vkData"] = d.vk_data.address
-    _echo_json(out)
+    _echo_json(d.summary())
 
 
 @cli.command("post-features")
@@ -415,54 +393,16 @@ def batch_cmd(circuit_dir, inputs_path, out_dir, workers, backend, address, gpus
     Each row is one inference; a circuit built with --batch K proves K rows per proof.
     Exit 0 when every job is proved, 1 when some failed, 2 for usage errors, 130 when interrupted.
     """
-    from .jobs import auto_progress, run_batch
+    from .jobs import auto_progress, report, run_batch
 
     summary = run_batch(circuit_dir, inputs_path, out_dir, workers=workers, backend=backend, address=address,
                         gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,
                         threads_per_worker=threads_per_worker, timeout_s=timeout_s, retry_failed=retry_failed,
                         progress=auto_progress(), pad=not no_pad)
-    _print_batch(summary)
+    _echo_lines(report.summary_lines(summary))
+    click.echo(report.summary_verdict(summary), err=summary.interrupted)
     if summary.exit_code:
         sys.exit(summary.exit_code)
-
-
-# A batch of thousands can fail thousands of rows; its summary shows the first few, `jobs status` all.
-MAX_FAILURES_SHOWN = 20
-
-
-def _print_batch(s) -> None:
-    if s.rows_read:
-        invalid = f" ({s.invalid_rows} not valid inputs)" if s.invalid_rows else ""
-        click.echo(f"inputs:     {s.rows_read} rows{invalid}: {s.new_jobs} new jobs, {s.duplicates} already "
-                   "submitted (same input: not proven again)")
-    if s.requeued or s.adopted:
-        click.echo(f"recovered:  {s.requeued} requeued (left running by a stopped run), "
-                   f"{s.adopted} proof file(s) adopted (written just before a stop)")
-    rate = f", {s.proofs_per_minute:.1f} proofs/min" if s.proofs_per_minute else ""
-    click.echo(f"this run:   {s.proved_now} proved, {s.failed_now} failed in {s.elapsed_s:.1f} s{rate}")
-    if s.slots > 1:
-        padded = f", {s.padded_now} padding slot(s)" if s.padded_now else ""
-        click.echo(f"packing:    {s.slots} inferences per proof: {s.proofs_now} proof(s) this run{padded}, "
-                   f"{s.proofs} in all")
-    if s.waiting:
-        click.echo(f"waiting:    {s.waiting} row(s) waiting for a full pack of {s.slots} (--no-pad)")
-    click.echo(f"proofs:     {s.out_dir / 'proofs'}")
-    _print_failures(s.failures[:MAX_FAILURES_SHOWN])
-    if len(s.failures) > MAX_FAILURES_SHOWN:
-        click.echo(f"  ... and {len(s.failures) - MAX_FAILURES_SHOWN} more: zkinfer jobs status {s.out_dir}")
-    if s.interrupted:
-        click.echo(f"interrupted: {s.proved} proved, {s.remaining} remaining; run the same command again to resume",
-                   err=True)
-        return
-    click.echo(f"{s.proved} proved, {s.failed} failed")
-
-
-def _print_failures(failures: list[dict]) -> None:
-    if failures:
-        click.echo("failed:")
-    for f in failures:
-        label = f" [{f['labels']}]" if f.get("labels") else ""
-        click.echo(f"  {f['id']}{label}: {f['reason']}")
 
 
 @cli.group("jobs")
@@ -477,29 +417,13 @@ def jobs_status_cmd(out_dir, as_json):
     """Job counts, failures and throughput (safe while a batch runs)."""
     import json
 
-    from .jobs import status
+    from .jobs import report
 
-    st = status(out_dir)
+    st = report.status(out_dir)
     if as_json:
         click.echo(json.dumps(st, indent=2))
         return
-    c = st["counts"]
-    click.echo(f"store:      {out_dir} (circuit {st['circuit']}, manifest {st['manifest_sha256'][:16]}...)")
-    click.echo(f"jobs:       {st['total']}: {c['proved']} proved, {c['failed']} failed, {c['queued']} queued, "
-               f"{c['running']} running (one inference each)")
-    padded = f", {st['padded_slots']} padding slot(s)" if st["padded_slots"] else ""
-    click.echo(f"proofs:     {st['proofs']} ({st['slots']} inference(s) per proof{padded})")
-    run = st["last_run"]
-    if run:
-        state = {True: "running", False: run["outcome"] or "stopped (crashed or killed)", None: "unknown (other host)"}
-        rate = f", {run['proofs_per_minute']:.1f} proofs/min" if run["proofs_per_minute"] else ""
-        if st["slots"] > 1 and run["inferences_per_minute"]:
-            rate += f", {run['inferences_per_minute']:.1f} inferences/min"
-        click.echo(f"last run:   {state[run['active']]}, {run['backend']} x{run['workers']}: {run['proved']} proved "
-                   f"in {run['proofs']} proof(s), {run['elapsed_s']:.1f} s{rate} ({st['runs']} runs in all)")
-    if st["mean_prove_s"] is not None:
-        click.echo(f"prove time: {st['mean_prove_s']:.2f} s per proof on average")
-    _print_failures(st["failures"])
+    _echo_lines(report.status_lines(st))
 
 
 @jobs_group.command("export")

@@ -15,7 +15,6 @@ Everything lands under `runs/demo/` (git-ignored); running it again reuses the c
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from collections.abc import Callable
@@ -60,9 +59,9 @@ def write_borrowers(path: Path, names=BORROWERS, seed: int = BORROWER_SEED) -> P
 
 def run_demo(work_dir: str | os.PathLike = "runs/demo", circuits_dir: str | os.PathLike = "circuits",
              workers: int = 2, say: Callable[[str], None] = print) -> DemoResult:
-    from . import chain
-    from .build import build_zoo_model
+    from . import chain, prooffile
     from .jobs import run_batch
+    from .zoo import build_zoo_model
 
     work = Path(work_dir)
     say("== 1. circuit: credit_risk (train, export, calibrate, fidelity gate, keys, manifest)")
@@ -101,14 +100,13 @@ def run_demo(work_dir: str | os.PathLike = "runs/demo", circuits_dir: str | os.P
             old_rate = handle.chain.call(handle.gate.functions.rateOf(addr), "reading the rate")
             (sub,) = chain.submit([proofs[name]], node.rpc_url, subjects=[addr], deployments_dir=deployments)
             effect = sub.effects[0]
-            pd = json.loads(proofs[name].read_text())["outputs"][0][0]
+            pd = prooffile.load(proofs[name]).outputs[0][0]
             say(f"   {name:8s} {pd:7.4f} {old_rate:>5} -> {effect['newRateBps']:<5} {sub.gas_used:>9,}")
             result.submissions.append({"borrower": name, "pd": pd, "old_rate_bps": old_rate,
                                        "new_rate_bps": effect["newRateBps"], "gas_used": sub.gas_used})
 
         say("\n== 6. attacks")
-        alice = json.loads(proofs["alice"].read_text())
-        tampered = copy.deepcopy(alice["calldata"])
+        tampered = prooffile.load(proofs["alice"]).calldata.to_json()
         tampered["instances"][-1] = "0x" + f"{1:064x}"  # claim a PD of 2^-scale, almost zero
         result.rejections["tampered"] = _refused(
             lambda: chain.submit_calldata(handle, tampered, [_subject(borrower_address("alice"))], "tampered"))

@@ -25,8 +25,8 @@
       "timings_s": {"settings": ..., "calibrate": ..., "compile": ..., "fidelity": ..., "setup": ...}
     }
 
-`batch_size` is K, the inferences one proof covers; `slot_layout` says which part of the input and outputs
-each of them ("slots") takes, for batch jobs and the chain alike.
+`batch_size` is K, the inferences one proof covers; `instance_layout` counts the proof's public values.
+Both are read through `pipeline.layout` (which instance is which, which slot takes which input and outputs).
 
 The manifest's own sha256 (`manifest_hash`) is what identifies a circuit version on chain and in job ids.
 Verifying artifacts against it hashes every file once per process and circuit (a LeNet-5 proving key is
@@ -43,6 +43,7 @@ from pathlib import Path
 
 from .artifacts import read_json, sha256_file
 from .errors import ArtifactMismatchError, UsageError
+from .layout import slot_layout  # noqa: F401  (the old home of `layout.slot_layout`, which tests still use)
 
 SCHEMA = "zkinfer/manifest@1"
 MANIFEST = "manifest.json"
@@ -93,6 +94,17 @@ class Manifest:
 
     def artifact(self, name: str) -> Path:
         return self.dir / name
+
+    def summary_lines(self, rebuilt: bool) -> list[str]:
+        """What `zkinfer circuit build` prints about the circuit: where, which version, size, fidelity, SRS."""
+        c, f = self.circuit, self.data["fidelity"]
+        agree = f", label agreement {f['label_agreement']:.4f}" if f.get("label_agreement") is not None else ""
+        return [f"circuit:   {self.dir} ({'built' if rebuilt else 'up to date'})",
+                f"manifest:  {self.sha256}",
+                f"logrows:   {c['logrows']}  instances: {c['num_instances']}  visibility: {c['visibility']}",
+                f"fidelity:  max abs error {f['max_abs_error']:.6g}, mean {f['mean_abs_error']:.6g}{agree} "
+                f"(tolerance {f['tolerance']}; {f['validation_source']})",
+                f"srs:       {self.srs['origin']}"]
 
 
 def load(circuit_dir: str | os.PathLike) -> Manifest:
@@ -147,85 +159,3 @@ def forget_verification_cache() -> None:
     """For tests: make the next verify_artifacts hash again."""
     with _verified_lock:
         _verified.clear()
-
-
-# ---- slots: the inferences one proof covers
-
-@dataclass(frozen=True)
-class SlotLayout:
-    """How a circuit's input holds K inferences ("slots") and which outputs belong to each.
-
-    Three layouts, told apart by the manifest's `batch_size` (K) and shapes:
-
-    * K = 1: one slot, the whole input (any number of input tensors);
-    * split: K input tensors of the same shape [1, ...], tensor i is slot i (`--batch K --split-inputs`);
-    * stacked: every input tensor has K rows ([K, ...]), row i of each is slot i (`--batch K`).
-
-    Outputs split the same way: K output tensors [1, ...] (tensor i is slot i) or output tensors of K rows.
-    `shapes` and `sizes` describe one slot's input: what one row of a batch holds.
-    """
-
-    count: int
-    split: bool
-    shapes: tuple[tuple[int, ...], ...]
-    sizes: tuple[int, ...]
-    split_outputs: bool
-
-    def pack(self, rows: list[list[list[float]]]) -> list[list[float]]:
-        """K rows (each one slot's ezkl input_data: one flat list per slot input) -> the circuit's input_data."""
-        if len(rows) != self.count:
-            raise ValueError(f"{len(rows)} rows for {self.count} slots")
-        if self.count == 1:
-            return rows[0]
-        if self.split:
-            return [row[0] for row in rows]
-        return [[v for row in rows for v in row[t]] for t in range(len(self.sizes))]
-
-    def unpack(self, input_data: list[list[float]]) -> list[list[list[float]]]:
-        """The inverse of `pack`: a whole circuit input -> its K rows."""
-        if self.count == 1:
-            return [input_data]
-        if self.split:
-            return [[t] for t in input_data]
-        return [[t[i * n:(i + 1) * n] for t, n in zip(input_data, self.sizes, strict=True)]
-                for i in range(self.count)]
-
-    def outputs_of(self, outputs: list[list[float]], slot: int) -> list[list[float]]:
-        """Slot `slot`'s share of the circuit's outputs (one list per output tensor, decoded or not)."""
-        if self.count == 1:
-            return outputs
-        if self.split_outputs:
-            return [outputs[slot]]
-        return [t[slot * (len(t) // self.count):(slot + 1) * (len(t) // self.count)] for t in outputs]
-
-
-def slot_count(circuit: dict) -> int:
-    """K: inferences per proof (the manifest's batch_size; 1 for circuits built without --batch)."""
-    return int(circuit.get("batch_size") or 1)
-
-
-def slot_layout(circuit: dict) -> SlotLayout:
-    """The circuit's SlotLayout (see there). UsageError when K > 1 and the shapes do not say which part of
-    the input and output each inference takes."""
-    import math
-
-    k = slot_count(circuit)
-    ins = [tuple(s) for s in circuit["input_shapes"]]
-    outs = [tuple(s) for s in circuit["output_shapes"]]
-    if k == 1:
-        return SlotLayout(1, False, tuple(ins), tuple(math.prod(s) for s in ins), False)
-    if len(ins) == k and len(set(ins)) == 1 and ins[0][:1] == (1,):
-        split, shapes = True, (ins[0],)
-    elif ins and all(s[:1] == (k,) for s in ins):
-        split, shapes = False, tuple((1, *s[1:]) for s in ins)
-    else:
-        raise UsageError(f"the circuit proves {k} inferences at once, but its input shapes {[list(s) for s in ins]} "
-                         f"are neither {k} inputs of shape [1, ...] nor inputs of {k} rows")
-    if len(outs) == k and all(s[:1] == (1,) for s in outs):
-        split_outputs = True
-    elif outs and all(s[:1] == (k,) for s in outs):
-        split_outputs = False
-    else:
-        raise UsageError(f"the circuit proves {k} inferences at once, but its output shapes "
-                         f"{[list(s) for s in outs]} do not say which outputs belong to which inference")
-    return SlotLayout(k, split, shapes, tuple(math.prod(s) for s in shapes), split_outputs)

@@ -3,20 +3,10 @@
     prover = Prover("circuits/credit_risk")        # checks artifacts against the manifest once
     proof = prover.prove(input_data, "proof.json")  # any number of times
 
-A proof file is ezkl's proof.json (`instances`, `proof`, `hex_proof`, `pretty_public_inputs`, ...) plus:
-
-    "outputs":        the model's outputs as real numbers, one list per output tensor
-    "outputs_public": true when the outputs are public instances (proven); false when only the prover knows them
-    "calldata":       {"proof": "0x...", "instances": ["0x<uint256>", ...]}: Halo2Verifier.verifyProof's arguments
-    "zkinfer":        {"circuit", "manifest_sha256", "input_sha256", "proved_at", "prove_s", "version"}
-
-`prove_rows` proves K separate inferences ("rows", one per slot of a K-slot circuit, see
-`manifest.SlotLayout`) as one proof, padding a short list by repeating its last row, and adds:
-
-    "slots":          [{"slot", "input_sha256", "padding", "outputs"}, ...]: one per slot, in slot order;
-                      `outputs` are that slot's share of `outputs`; `padding` marks a repeated row
-
-Private inputs never appear in the file; the input's sha256 only identifies which input was proven.
+The proof file is ezkl's proof.json plus zkinfer's fields (decoded outputs, EVM calldata, what was proven
+with which circuit version): `pipeline.prooffile` defines it. `prove_rows` proves K separate inferences
+("rows", one per slot of a K-slot circuit, see `layout.SlotLayout`) as one proof, padding a short list by
+repeating its last row, and lists the slots in the file.
 """
 
 from __future__ import annotations
@@ -30,46 +20,19 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-from . import __version__, native
+from . import __version__, layout, native
 from . import manifest as manifest_mod
 from . import witness as witness_mod
-from .artifacts import canonical_json, read_json, sha256_bytes, write_json_atomic
+from .artifacts import canonical_json, read_json, sha256_bytes
 from .compile import CircuitSettings
 from .errors import InputError, OutOfRangeError, ProofError, UsageError
 from .inputs import check_single, parse_input_data, to_circuit_values
 from .native import NativeFailure
+from .prooffile import Calldata, ProofFile, ProofMeta, ProofSlot
 
 
 def input_digest(input_data: list[list[float]]) -> str:
     return sha256_bytes(canonical_json(input_data))
-
-
-def instance_slices(layout: dict) -> dict[str, slice]:
-    """Offsets of each kind of public value within the proof's instances."""
-    out, pos = {}, 0
-    for kind in layout["order"]:
-        out[kind] = slice(pos, pos + layout[kind])
-        pos += layout[kind]
-    return out
-
-
-def decode_public_outputs(instances: list[str], circuit: dict) -> list[list[float]]:
-    """Public output instances -> real numbers, one list per output tensor."""
-    felts = instances[instance_slices(circuit["instance_layout"])["outputs"]]
-    out, pos = [], 0
-    for shape, scale in zip(circuit["output_shapes"], circuit["output_scales"], strict=True):
-        n = math.prod(shape)
-        out.append([witness_mod.felt_to_real(f, scale) for f in felts[pos:pos + n]])
-        pos += n
-    return out
-
-
-def evm_calldata(proof: dict) -> dict:
-    """The two arguments of `Halo2Verifier.verifyProof(bytes proof, uint256[] instances)`."""
-    return {
-        "proof": proof["hex_proof"],
-        "instances": [f"0x{witness_mod.felt_to_uint256(f):064x}" for f in proof["instances"][0]],
-    }
 
 
 class Prover:
@@ -92,9 +55,9 @@ class Prover:
         return self.manifest.circuit
 
     @cached_property
-    def slots(self) -> manifest_mod.SlotLayout:
+    def slots(self) -> layout.SlotLayout:
         """How many inferences one proof covers and how they share the input (UsageError if unclear)."""
-        return manifest_mod.slot_layout(self.circuit)
+        return layout.slot_layout(self.circuit)
 
     def parse_row(self, obj, where: str = "input") -> list[list[float]]:
         """Validate one inference (one slot's input, ezkl format) against the circuit. For K = 1 this is
@@ -164,12 +127,12 @@ class Prover:
             raise UsageError(f"{where}: {len(rows)} rows for a circuit proving {k} inferences at once")
         parsed = [self.parse_row({"input_data": r}, where) for r in rows]
         padded = parsed + [parsed[-1]] * (k - len(parsed))
-        proof = self.prove(self.slots.pack(padded), where=where)
-        proof["slots"] = [{"slot": i, "input_sha256": input_digest(r), "padding": i >= len(parsed),
-                           "outputs": self.slots.outputs_of(proof["outputs"], i)} for i, r in enumerate(padded)]
+        proof = self._prove(self.slots.pack(padded), where)
+        proof.slots = [ProofSlot(slot=i, input_sha256=input_digest(r), padding=i >= len(parsed),
+                                 outputs=self.slots.outputs_of(proof.outputs, i)) for i, r in enumerate(padded)]
         if out_path is not None:
-            write_json_atomic(out_path, proof, indent=None)
-        return proof
+            proof.write(out_path)
+        return proof.to_json()
 
     def prove(self, input_data: list[list[float]], out_path: str | os.PathLike | None = None,
               where: str = "input") -> dict:
@@ -179,6 +142,12 @@ class Prover:
         Raises InputError if the input does not fit the circuit, OutOfRangeError if it falls outside the
         calibrated range, ProofError if proving fails. With `out_path` the proof file is written atomically.
         """
+        proof = self._prove(input_data, where)
+        if out_path is not None:
+            proof.write(out_path)
+        return proof.to_json()
+
+    def _prove(self, input_data: list[list[float]], where: str) -> ProofFile:
         flat = self.parse_input({"input_data": input_data}, where)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
@@ -193,28 +162,21 @@ class Prover:
                             log_path=Path(tmp) / "ezkl.log")
             except NativeFailure as e:
                 raise ProofError(f"{where}: proving failed: {e.describe()}") from None
-            proof = json.loads(ppath.read_text())
+            ezkl_proof = json.loads(ppath.read_text())
             witness_outputs = w.outputs(self.settings)
         elapsed = time.perf_counter() - t0
 
-        if self.circuit["instance_layout"]["outputs"]:
-            proof["outputs"] = decode_public_outputs(proof["instances"][0], self.circuit)
-            proof["outputs_public"] = True
-        else:
-            proof["outputs"] = witness_outputs
-            proof["outputs_public"] = False
-        proof["calldata"] = evm_calldata(proof)
-        proof["zkinfer"] = {
-            "version": __version__,
-            "circuit": self.manifest.name,
-            "manifest_sha256": self.manifest.sha256,
-            "input_sha256": input_digest(flat),
-            "proved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "prove_s": round(elapsed, 3),
-        }
-        if out_path is not None:
-            write_json_atomic(out_path, proof, indent=None)
-        return proof
+        public = layout.outputs_public(self.circuit)
+        return ProofFile(
+            ezkl=ezkl_proof,
+            outputs=layout.decode_public_outputs(ezkl_proof["instances"][0], self.circuit) if public
+            else witness_outputs,
+            outputs_public=public,
+            calldata=Calldata.of(ezkl_proof["hex_proof"], ezkl_proof["instances"][0]),
+            meta=ProofMeta(version=__version__, circuit=self.manifest.name, manifest_sha256=self.manifest.sha256,
+                           input_sha256=input_digest(flat),
+                           proved_at=datetime.now(UTC).isoformat(timespec="seconds"), prove_s=round(elapsed, 3)),
+        )
 
 
 def prove_file(circuit_dir: str | os.PathLike, input_path: str | os.PathLike, out_path: str | os.PathLike) -> dict:

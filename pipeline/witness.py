@@ -3,7 +3,7 @@
 A witness holds every value the circuit computes. Two things are checked here because the prover
 cannot be trusted to report them: the values fed to lookup tables must lie inside the calibrated range
 (measured: ezkl 23's Python `prove` hangs on a witness that falls off a table, where `mock` reports it),
-and outputs are decoded from field elements back to real numbers.
+and outputs are decoded from field elements back to real numbers (`pipeline.felt`).
 """
 
 from __future__ import annotations
@@ -16,33 +16,9 @@ from pathlib import Path
 from . import native
 from .compile import CircuitSettings
 from .errors import InputError, ProofError
+from .felt import decode_tensors
 from .inputs import ezkl_input
 from .native import NativeFailure
-
-# BN254's scalar field: circuit values live modulo this prime, negatives as p - |x|.
-FIELD_MODULUS = 21888242871839275222246405745257275088548364400416034343698204186575808495617
-HALF_FIELD = FIELD_MODULUS // 2
-
-
-def felt_to_int(felt_hex: str) -> int:
-    """ezkl's little-endian hex field element (no 0x) -> signed integer."""
-    v = int.from_bytes(bytes.fromhex(felt_hex), "little")
-    if v >= FIELD_MODULUS:
-        raise ValueError(f"field element out of range: {felt_hex}")
-    return v - FIELD_MODULUS if v > HALF_FIELD else v
-
-
-def felt_to_uint256(felt_hex: str) -> int:
-    """The same element as the uint256 Solidity's verifier takes."""
-    return int.from_bytes(bytes.fromhex(felt_hex), "little")
-
-
-def felt_to_real(felt_hex: str, scale: int) -> float:
-    return felt_to_int(felt_hex) * 2.0 ** -scale  # ezkl can give an output a negative scale (ezkl's bitshift example)
-
-
-def decode_tensors(felts: list[list[str]], scales: list[int]) -> list[list[float]]:
-    return [[felt_to_real(f, s) for f in tensor] for tensor, s in zip(felts, scales, strict=True)]
 
 
 @dataclass

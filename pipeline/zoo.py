@@ -12,7 +12,8 @@ installed package; ``ZKINFER_MODELS_DIR`` points elsewhere). A model module expo
 
 `prepare` runs all of that into a work directory: ``network.onnx`` plus ``calibration.json`` and
 ``validation.json`` in ezkl's input format, and ``zoo_model.json`` recording what was prepared. Building
-the circuit from those files is `pipeline.build`'s job, not this module's.
+the circuit from those files is `pipeline.build`'s job; `build_zoo_model` does both, in that order (the zoo
+drives the build, never the other way round).
 
 Torch is imported only inside the functions that train or export torch models: provers import this
 module's helpers without torch installed.
@@ -21,18 +22,26 @@ module's helpers without torch installed.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .artifacts import sha256_file, write_json_atomic, write_with
 from .errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from .build import BuildResult
+    from .compile import CircuitArgs, Visibility
+
+log = logging.getLogger(__name__)
 
 MODELS_DIR_ENV = "ZKINFER_MODELS_DIR"
 
@@ -315,6 +324,32 @@ def prepare(
 N_BOX_CORNERS = 256
 SEARCH_GRID_POINTS = 33
 SEARCH_SWEEPS = 2
+
+
+def build_zoo_model(name: str, out_dir: str | os.PathLike, *, batch_size: int = 1, split_inputs: bool = False,
+                    visibility: Visibility | None = None, srs_path: Path | None = None, seed: int = 0,
+                    max_attempts: int | None = None, circuit_args: CircuitArgs | None = None, force: bool = False,
+                    progress: Callable[[str], None] | None = None) -> BuildResult:
+    """`make circuit MODEL=name`: train and export a zoo model into out_dir/source, then build its circuit.
+
+    The zoo declares the model's fidelity requirement; `split_inputs` exports one ONNX input per inference
+    (so hashed-input visibility gives one Poseidon hash per subject).
+    """
+    from .build import BuildOptions, build_circuit
+    from .compile import CircuitArgs, Visibility
+    from .fidelity import Tolerance
+
+    out_dir = Path(out_dir)
+    (progress or log.info)(f"preparing zoo model {name} (seed {seed}, batch {batch_size})")
+    prepared = prepare(name, out_dir / "source", batch_size=batch_size, split_inputs=split_inputs, seed=seed)
+    options = BuildOptions(
+        name=name if batch_size == 1 else f"{name}_k{batch_size}",
+        visibility=visibility or Visibility(), batch_size=batch_size,
+        tolerance=Tolerance.from_dict(prepared.tolerance), task=prepared.task,
+        srs_path=srs_path, max_attempts=max_attempts, seed=seed, circuit_args=circuit_args or CircuitArgs(),
+    )
+    return build_circuit(prepared.onnx_path, prepared.calibration_path, out_dir, options, prepared.validation_path,
+                         force=force, progress=progress)
 
 
 def calibration_samples(model: ZooModel, trained, X_train: np.ndarray, n: int, seed: int) -> np.ndarray:

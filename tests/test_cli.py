@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from pipeline.prove import evm_calldata
+from pipeline.prooffile import evm_calldata
 
 
 def zkinfer(*args, cwd=None):

@@ -155,6 +155,13 @@ def test_raw_dollar_features_calibrate_and_prove(tmp_path):
     expected = ort.InferenceSession(str(path)).run(None, {"x": x[None]})[0].ravel()
     # The prover takes raw dollars: the prescaling is the circuit's business.
     np.testing.assert_allclose(prove_and_verify(m.dir, [x.tolist()], tmp_path), expected, atol=0.01)
+    # And so does the publisher: the commitment of raw features is the one the proof's inputs give.
+    from pipeline import chain, layout
+    from pipeline.felt import felt_to_uint256
+
+    instances = [felt_to_uint256(f) for f in json.loads((tmp_path / "proof.json").read_text())["instances"][0]]
+    [posted] = layout.slot_commitments(instances, layout.registry_layout(m).record())
+    assert chain.feature_commitment(m.dir, x.tolist()) == "0x" + posted.hex()
 
 
 def zkinfer(*args, env=None):

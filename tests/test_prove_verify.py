@@ -7,9 +7,10 @@ import pytest
 
 from pipeline import manifest as manifest_mod
 from pipeline.errors import ArtifactMismatchError, InputError, ProofError
-from pipeline.prove import Prover, evm_calldata
+from pipeline.felt import FIELD_MODULUS
+from pipeline.prooffile import evm_calldata
+from pipeline.prove import Prover
 from pipeline.verify import verify_proof
-from pipeline.witness import FIELD_MODULUS
 
 pytestmark = pytest.mark.slow
 

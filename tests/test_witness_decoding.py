@@ -1,4 +1,4 @@
-from pipeline.witness import FIELD_MODULUS, felt_to_int, felt_to_real, felt_to_uint256
+from pipeline.felt import FIELD_MODULUS, felt_to_int, felt_to_real, felt_to_uint256
 
 
 def _felt(v: int) -> str:
@@ -16,6 +16,6 @@ def test_felts_decode_signed_fixed_point():
 
 def test_negative_scales_decode():
     """ezkl gives some outputs a negative scale (a value v is stored as v * 2**scale)."""
-    from pipeline.witness import felt_to_real
+    from pipeline.felt import felt_to_real
 
     assert felt_to_real((3).to_bytes(32, "little").hex(), -2) == 12.0

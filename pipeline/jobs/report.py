@@ -1,4 +1,5 @@
-"""Reading a job store without disturbing a batch that may be running on it: status and export."""
+"""Reading a job store without disturbing a batch that may be running on it: status and export; and the
+text the CLI prints for a store's status and a batch's summary."""
 
 from __future__ import annotations
 
@@ -104,3 +105,70 @@ def export(out_dir: str | os.PathLike, fmt: str = "csv", dest: str | os.PathLike
     else:
         write_text_atomic(dest, buf.getvalue())
     return len(rows)
+
+
+# ---- what the CLI prints: a batch's summary and a store's status, as lines of text
+
+# A batch of thousands can fail thousands of rows; its summary shows the first few, `jobs status` all.
+MAX_FAILURES_SHOWN = 20
+
+
+def summary_lines(s) -> list[str]:
+    """`zkinfer batch`'s report of a `BatchSummary`, all but its last line (`summary_verdict`)."""
+    lines = []
+    if s.rows_read:
+        invalid = f" ({s.invalid_rows} not valid inputs)" if s.invalid_rows else ""
+        lines.append(f"inputs:     {s.rows_read} rows{invalid}: {s.new_jobs} new jobs, {s.duplicates} already "
+                     "submitted (same input: not proven again)")
+    if s.requeued or s.adopted:
+        lines.append(f"recovered:  {s.requeued} requeued (left running by a stopped run), "
+                     f"{s.adopted} proof file(s) adopted (written just before a stop)")
+    rate = f", {s.proofs_per_minute:.1f} proofs/min" if s.proofs_per_minute else ""
+    lines.append(f"this run:   {s.proved_now} proved, {s.failed_now} failed in {s.elapsed_s:.1f} s{rate}")
+    if s.slots > 1:
+        padded = f", {s.padded_now} padding slot(s)" if s.padded_now else ""
+        lines.append(f"packing:    {s.slots} inferences per proof: {s.proofs_now} proof(s) this run{padded}, "
+                     f"{s.proofs} in all")
+    if s.waiting:
+        lines.append(f"waiting:    {s.waiting} row(s) waiting for a full pack of {s.slots} (--no-pad)")
+    lines.append(f"proofs:     {s.out_dir / 'proofs'}")
+    lines += failure_lines(s.failures[:MAX_FAILURES_SHOWN])
+    if len(s.failures) > MAX_FAILURES_SHOWN:
+        lines.append(f"  ... and {len(s.failures) - MAX_FAILURES_SHOWN} more: zkinfer jobs status {s.out_dir}")
+    return lines
+
+
+def summary_verdict(s) -> str:
+    """The summary's last line: the totals, or (interrupted) how to resume."""
+    if s.interrupted:
+        return f"interrupted: {s.proved} proved, {s.remaining} remaining; run the same command again to resume"
+    return f"{s.proved} proved, {s.failed} failed"
+
+
+def failure_lines(failures: list[dict]) -> list[str]:
+    lines = ["failed:"] if failures else []
+    for f in failures:
+        label = f" [{f['labels']}]" if f.get("labels") else ""
+        lines.append(f"  {f['id']}{label}: {f['reason']}")
+    return lines
+
+
+def status_lines(st: dict) -> list[str]:
+    """`zkinfer jobs status`'s report of a `status` dict."""
+    c = st["counts"]
+    lines = [f"store:      {st['out_dir']} (circuit {st['circuit']}, manifest {st['manifest_sha256'][:16]}...)",
+             f"jobs:       {st['total']}: {c['proved']} proved, {c['failed']} failed, {c['queued']} queued, "
+             f"{c['running']} running (one inference each)"]
+    padded = f", {st['padded_slots']} padding slot(s)" if st["padded_slots"] else ""
+    lines.append(f"proofs:     {st['proofs']} ({st['slots']} inference(s) per proof{padded})")
+    run = st["last_run"]
+    if run:
+        state = {True: "running", False: run["outcome"] or "stopped (crashed or killed)", None: "unknown (other host)"}
+        rate = f", {run['proofs_per_minute']:.1f} proofs/min" if run["proofs_per_minute"] else ""
+        if st["slots"] > 1 and run["inferences_per_minute"]:
+            rate += f", {run['inferences_per_minute']:.1f} inferences/min"
+        lines.append(f"last run:   {state[run['active']]}, {run['backend']} x{run['workers']}: {run['proved']} "
+                     f"proved in {run['proofs']} proof(s), {run['elapsed_s']:.1f} s{rate} ({st['runs']} runs in all)")
+    if st["mean_prove_s"] is not None:
+        lines.append(f"prove time: {st['mean_prove_s']:.2f} s per proof on average")
+    return lines + failure_lines(st["failures"])

@@ -1,7 +1,7 @@
 """The batch coordinator: read inputs into the store, recover from a crash, dispatch, record results.
 
 A job is one inference (one input row). A circuit proving K inferences at once (K slots, see
-`manifest.SlotLayout`) gets its queued jobs in packs of K, in submission order (store seq); each pack is one
+`layout.SlotLayout`) gets its queued jobs in packs of K, in submission order (store seq); each pack is one
 proof, `OUTDIR/proofs/<pack id>.json`, whose id derives from its members' ids (`sources.pack_id`; for K = 1,
 the job's own id). The last pack of a batch may hold fewer than K jobs: it is dispatched only once no
 other pack is in flight (a failed pack's good rows come back to the queue and may fill it), and the prover
@@ -38,9 +38,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..artifacts import write_json_atomic
+from .. import prooffile
 from ..errors import ProofError, UsageError
-from ..manifest import SlotLayout
+from ..layout import SlotLayout
+from ..prooffile import ProofFile, ProofSlot
 from ..prove import Prover
 from .progress import Progress
 from .sources import pack_id, read_inputs
@@ -270,26 +271,21 @@ class _Coordinator:
             self.progress.advance(job.id, FAILED, reason)
 
     def _publish(self, o: Outcome, jobs: list[Job]) -> None:
-        proof = o.proof
+        proof = ProofFile.from_json(o.proof, o.pack_id)
         rel = f"{PROOFS_DIR}/{o.pack_id}.json"
-        meta = proof["zkinfer"]
-        meta["pack_id"] = o.pack_id
+        proof.meta.pack_id = o.pack_id
         if self.slots.count == 1:
-            meta["job_id"] = jobs[0].id
+            proof.meta.job_id = jobs[0].id
         labels = self.store.labels(j.id for j in jobs)
-        entries = []
-        for entry in proof["slots"]:
-            job = jobs[min(entry["slot"], len(jobs) - 1)]  # padding slots repeat the last real row
-            if entry["input_sha256"] != job.input_sha256:
-                raise ProofError(f"{o.pack_id}: slot {entry['slot']} proves another input than job {job.id}")
-            entries.append({"slot": entry["slot"], "job_id": job.id, "labels": labels[job.id],
-                            "input_sha256": entry["input_sha256"], "padding": entry["padding"],
-                            "outputs": entry["outputs"]})
-        proof["slots"] = entries
+        for entry in proof.slots:
+            job = jobs[min(entry.slot, len(jobs) - 1)]  # padding slots repeat the last real row
+            if entry.input_sha256 != job.input_sha256:
+                raise ProofError(f"{o.pack_id}: slot {entry.slot} proves another input than job {job.id}")
+            entry.job_id, entry.labels = job.id, labels[job.id]
         # File first, then the store: a crash in between leaves a file the next run adopts.
-        write_json_atomic(self.store.out_dir / rel, proof, indent=None)
-        self.store.mark_pack_proved(o.pack_id, rel, [(j.id, i, entries[i]["outputs"]) for i, j in enumerate(jobs)],
-                                    meta.get("prove_s"), o.worker, self.run_id)
+        proof.write(self.store.out_dir / rel)
+        self.store.mark_pack_proved(o.pack_id, rel, [(j.id, i, proof.slots[i].outputs) for i, j in enumerate(jobs)],
+                                    proof.meta.prove_s, o.worker, self.run_id)
         self.summary.proved_now += len(jobs)
         self.summary.proofs_now += 1
         self.summary.padded_now += self.slots.count - len(jobs)
@@ -331,32 +327,31 @@ def _adoptable(store: JobStore, path: Path, manifest_sha256: str, slots: SlotLay
     """(prove_s, [(job id, slot, outputs)]) if the file at `path` is a whole proof of queued jobs of this
     store under this circuit, named by their pack id; else None."""
     try:
-        proof = json.loads(path.read_text())
-        meta = proof["zkinfer"]
-        if (meta["manifest_sha256"] != manifest_sha256 or not proof["instances"] or not proof["hex_proof"]
-                or "outputs" not in proof):
+        proof = prooffile.load(path)
+        meta = proof.meta
+        if (meta is None or meta.manifest_sha256 != manifest_sha256 or not proof.ezkl["instances"]
+                or not proof.hex_proof or proof.outputs is None):
             return None
-        entries = proof.get("slots")
+        entries = proof.slots
         if entries is None:  # written before proofs had slots: one job per file
             if slots.count != 1:
                 return None
-            entries = [{"slot": 0, "job_id": meta.get("job_id"), "input_sha256": meta["input_sha256"],
-                        "padding": False}]
-        n = sum(not e["padding"] for e in entries)
+            entries = [ProofSlot(slot=0, input_sha256=meta.input_sha256, padding=False, outputs=proof.outputs,
+                                 job_id=meta.job_id)]
+        n = sum(not e.padding for e in entries)
         real, padding = entries[:n], entries[n:]
-        ids = [e["job_id"] for e in real]
-        if ([e["slot"] for e in entries] != list(range(slots.count)) or not real or len(set(ids)) != n
-                or any(e["padding"] for e in real)
-                or any(not e["padding"] or e["job_id"] != real[-1]["job_id"] for e in padding)
-                or pack_id(ids, slots.count) != path.stem or meta.get("pack_id", path.stem) != path.stem):
+        ids = [e.job_id for e in real]
+        if ([e.slot for e in entries] != list(range(slots.count)) or not real or len(set(ids)) != n
+                or any(e.padding for e in real)
+                or any(not e.padding or e.job_id != real[-1].job_id for e in padding)
+                or pack_id(ids, slots.count) != path.stem or (meta.pack_id or path.stem) != path.stem):
             return None
         for e in real:
-            job = store.job(e["job_id"])
-            if job.state != "queued" or job.input_sha256 != e["input_sha256"]:
+            job = store.job(e.job_id)
+            if job.state != "queued" or job.input_sha256 != e.input_sha256:
                 return None
-        return meta.get("prove_s"), [(e["job_id"], e["slot"], slots.outputs_of(proof["outputs"], e["slot"]))
-                                     for e in real]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return meta.prove_s, [(e.job_id, e.slot, slots.outputs_of(proof.outputs, e.slot)) for e in real]
+    except (UsageError, OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 

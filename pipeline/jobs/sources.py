@@ -7,7 +7,7 @@ Two formats, chosen by the file's extension:
 * CSV (``.csv``): a header of feature names, then one row of numbers per inference, for circuits with one
   input tensor per inference; a column named ``id`` is the row's label rather than a feature.
 
-A row is always ONE inference. For a circuit proving K inferences at once (`manifest.SlotLayout`) that is
+A row is always ONE inference. For a circuit proving K inferences at once (`layout.SlotLayout`) that is
 one slot's input, and the coordinator packs K rows into each proof; a line holding a whole K-slot input
 is a bad row (the message says so).
 

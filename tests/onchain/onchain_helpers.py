@@ -9,7 +9,7 @@ import pytest
 from eth_utils import keccak, to_checksum_address
 
 from pipeline.chain import ContractRevertError
-from pipeline.witness import FIELD_MODULUS  # noqa: F401  (re-exported: the BN254 scalar field's modulus)
+from pipeline.felt import FIELD_MODULUS  # noqa: F401  (re-exported: the BN254 scalar field's modulus)
 
 
 def expect_revert(call, error_name: str, **expected_args) -> ContractRevertError:

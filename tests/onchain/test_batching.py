@@ -180,8 +180,8 @@ def test_oracle_computes_commitments_with_the_cli(circuits):
 def test_hashed_inputs_need_one_input_per_subject(one_hash_k2):
     """One [2, 4] input with hashed visibility: one Poseidon hash for both borrowers, which no borrower's
     commitment can match. Refused at deploy (before any transaction), with what to do instead."""
-    from pipeline import manifest
+    from pipeline import layout, manifest
     from pipeline.errors import UsageError
 
     with pytest.raises(UsageError, match=r"2 inference\(s\) per proof but 1 input hash\(es\).*--split-inputs"):
-        chain.instance_layout(manifest.load(one_hash_k2.dir))
+        layout.registry_layout(manifest.load(one_hash_k2.dir))

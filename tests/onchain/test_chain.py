@@ -9,7 +9,7 @@ import sys
 import pytest
 from onchain_helpers import address, expect_revert
 
-from pipeline import chain, cli
+from pipeline import bench, chain, cli
 from pipeline.errors import ChainError, UsageError
 
 pytestmark = pytest.mark.slow
@@ -113,10 +113,10 @@ def test_deploy_post_and_submit_proof_files(anvil, circuits, tmp_path):
 
 
 def test_gas_of_verification_and_of_each_gated_action(anvil, circuits, tmp_path):
-    lending = chain.measure_gas(
+    lending = bench.measure_gas(
         circuits["credit"].dir, circuits["credit"].prove([[0.0] * 4], tmp_path / "credit.json"), anvil.rpc_url
     )
-    bond = chain.measure_gas(
+    bond = bench.measure_gas(
         circuits["inflation"].dir,
         circuits["inflation"].prove([[4.0] * 6], tmp_path / "inflation.json"),
         anvil.rpc_url,
