@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.zoo import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME, ModelSpec, import_model_file
+from pipeline.export.torch import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME
+from pipeline.zoo import ModelSpec, import_model_file
 
 borrowers = import_model_file(Path(__file__).resolve().parent.parent / "credit_risk" / "model.py")
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.zoo import ModelSpec, deterministic_torch, export_torch_onnx, torch_predict
+from pipeline.export.torch import deterministic_torch, export_torch_onnx, torch_predict
+from pipeline.zoo import ModelSpec
 
 # name, transform applied to the raw value, center, scale: encoded = round32(clip((t(raw) - center) / scale)).
 FEATURES = (

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.errors import UsageError
-from pipeline.zoo import ModelSpec, deterministic_torch, export_torch_onnx, torch_predict
+from pipeline.export.torch import deterministic_torch, export_torch_onnx, torch_predict
+from pipeline.zoo import ModelSpec
 
 N_IMAGES = 1797  # load_digits' size
 CHANNELS = 8

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.zoo import ModelSpec, deterministic_torch, export_torch_onnx, torch_predict
+from pipeline.export.torch import deterministic_torch, export_torch_onnx, torch_predict
+from pipeline.zoo import ModelSpec
 
 WINDOW = 12
 HORIZON = 3
