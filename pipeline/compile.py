@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import native
-from .artifacts import read_json, write_with
+from .artifacts import canonical_json, read_json, write_json_atomic, write_with
 from .errors import UnsupportedModelError, UsageError
 from .export import OnnxSignature
 from .native import NativeFailure
@@ -231,6 +231,26 @@ def calibrate(onnx_path: Path, data_path: Path, settings_path: Path, attempt: Ca
                scale_rebase_multiplier=list(attempt.scale_rebase_multiplier), max_logrows=max_logrows)
     if not ok:
         raise compiler_error(NativeFailure("calibrate_settings returned false"), sig, "calibration", model)
+    canonicalize_settings(settings_path)
+
+
+def canonicalize_settings(settings_path: Path) -> None:
+    """Sort the table lists ezkl collects from Rust hash sets.
+
+    ezkl writes `required_lookups`, `required_range_checks` and the einsum equations in hash-set order, which
+    Rust seeds afresh in every process, and it configures the circuit's columns in the order listed: the same
+    model calibrated twice gives two verifying keys. Sorted, the keys (and the circuit id) are reproducible."""
+    s = read_json(settings_path, "settings file")
+    key = canonical_json
+    changed = dict(s)
+    for name in ("required_lookups", "required_range_checks"):
+        if isinstance(s.get(name), list):
+            changed[name] = sorted(s[name], key=key)
+    einsum = s.get("einsum_params")
+    if isinstance(einsum, dict) and isinstance(einsum.get("equations"), list):
+        changed["einsum_params"] = {**einsum, "equations": sorted(einsum["equations"], key=key)}
+    if changed != s:
+        write_json_atomic(settings_path, changed)
 
 
 def compile_circuit(onnx_path: Path, settings_path: Path, compiled_path: Path, sig: OnnxSignature,
