@@ -171,10 +171,11 @@ def prove_cmd(circuit_dir, input_path, out_path):
     from .prooffile import ProofFile
     from .prove import prove_file
 
-    proof = ProofFile.from_json(prove_file(circuit_dir, input_path, out_path), out_path)
-    kind = "public outputs" if proof.outputs_public else "outputs (private: not in the proof)"
+    content, outputs = prove_file(circuit_dir, input_path, out_path)
+    proof = ProofFile.from_json(content, out_path)
+    kind = "public outputs" if proof.outputs_public else "outputs (private: not in the proof file)"
     click.echo(f"proof:     {out_path} ({proof.meta.prove_s:.2f} s)")
-    click.echo(f"{kind}: {proof.outputs}")
+    click.echo(f"{kind}: {outputs}")
 
 
 @cli.command("verify")
