@@ -7,13 +7,20 @@ or cannot read, by rewriting the graph into operators it lowers correctly. `REWR
     equal       Equal -> comparisons (ezkl gives Equal's 0/1 output its input's scale)
     prescale    raw-amount inputs fed as x / 2**m per feature, the factor absorbed by the first op
 
+`CALIBRATED_REWRITES` run after calibration, on each attempt's chosen scales, just before compilation:
+
+    grid        thresholds compared with input features moved onto the input's fixed-point grid, so each
+                decision is exactly the model's on the quantized input
+
 `shapes` (concrete shapes for every input and output) and `graph` (editing helpers) serve them all.
 """
 
 from .base import Rewrite, RewriteContext
 from .equal import EQUAL_AS_COMPARISONS
+from .grid import THRESHOLDS_ON_GRID
 from .prescale import PRESCALE_RAW_AMOUNTS
 
 REWRITES: tuple[Rewrite, ...] = (EQUAL_AS_COMPARISONS, PRESCALE_RAW_AMOUNTS)
+CALIBRATED_REWRITES: tuple[Rewrite, ...] = (THRESHOLDS_ON_GRID,)
 
-__all__ = ["REWRITES", "Rewrite", "RewriteContext"]
+__all__ = ["CALIBRATED_REWRITES", "REWRITES", "Rewrite", "RewriteContext"]
