@@ -95,10 +95,72 @@ def emit_transform(em: Emitter, scores: str, transform: str, output: str | None 
     return em.op(op, [scores], transform, output, **attrs)
 
 
-def emit_linear(em: Emitter, x: str, weights: np.ndarray, bias: np.ndarray) -> str:
-    """x [B, F] @ weights [F, K] + bias [K] -> raw scores [B, K]."""
-    xw = em.op("MatMul", [x, em.const(weights, "weights")], "linear")
-    return em.op("Add", [xw, em.const(np.asarray(bias).reshape(-1), "bias")], "linear_bias")
+class ScoreModel:
+    """A model as raw scores [B, K] (`raw`, `emit_raw`) followed by an output transform (`transform`)."""
+
+    transform: str
+
+    def raw(self, X) -> np.ndarray:
+        raise NotImplementedError
+
+    def emit_raw(self, em: Emitter, x: str) -> str:
+        raise NotImplementedError
+
+    def predict(self, X) -> np.ndarray:
+        return apply_transform(self.raw(X), self.transform)
+
+    def emit(self, em: Emitter, x: str, output: str | None = None) -> str:
+        """Nodes computing the model's outputs from x [B, F]; returns the outputs' name."""
+        return emit_transform(em, self.emit_raw(em, x), self.transform, output)
+
+
+@dataclass
+class LinearModel(ScoreModel):
+    """raw = x @ weights + bias ([F, K] and [K]); output = transform(raw)."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+    transform: str = "none"
+
+    def __post_init__(self):
+        self.weights = np.asarray(self.weights, dtype=np.float64)
+        self.bias = np.asarray(self.bias, dtype=np.float64).reshape(-1)
+        if self.weights.ndim != 2 or self.weights.shape[1] != len(self.bias):
+            raise ValueError(f"weights {self.weights.shape} and bias {self.bias.shape} do not fit")
+
+    @property
+    def n_features(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.bias)
+
+    def on_affine_input(self, affine: Affine) -> LinearModel:
+        """The same model reading x where it read a * x + b: (a x + b) W + c = x (diag(a) W) + (b W + c)."""
+        if affine.is_identity:
+            return self
+        return LinearModel(affine.a[:, None] * self.weights, affine.b @ self.weights + self.bias, self.transform)
+
+    def raw(self, X) -> np.ndarray:
+        return np.asarray(X, dtype=np.float64).reshape(-1, self.n_features) @ self.weights + self.bias
+
+    def emit_raw(self, em: Emitter, x: str) -> str:
+        xw = em.op("MatMul", [x, em.const(self.weights, "weights")], "linear")
+        return em.op("Add", [xw, em.const(self.bias, "bias")], "linear_score")
+
+
+def apply_transform(raw: np.ndarray, transform: str) -> np.ndarray:
+    """The numpy twin of `emit_transform`."""
+    raw = np.asarray(raw, dtype=np.float64)
+    if transform == "logistic":
+        return 1.0 / (1.0 + np.exp(-raw))
+    if transform == "softmax":
+        e = np.exp(raw - raw.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    if transform == "exp":
+        return np.exp(raw)
+    return raw
 
 
 def make_model(em: Emitter, n_features: int, outputs: list[tuple[str, int]], graph_name: str,

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .builder import Affine, Emitter, emit_transform
+from .builder import Affine, Emitter, ScoreModel
 
 # Thresholds beyond this magnitude are clipped: no input the circuit can hold reaches them (a feature's
 # fixed-point value must stay well inside ezkl's range), and clipping keeps their quantization finite.
@@ -124,7 +124,7 @@ class Tree:
 
 
 @dataclass
-class TreeEnsemble:
+class TreeEnsemble(ScoreModel):
     """raw = base + sum over trees of the reached leaf's value; output = transform(raw).
 
     `transform` is one of `builder.TRANSFORMS`. Averaging ensembles (random forests) divide their leaf
@@ -174,9 +174,6 @@ class TreeEnsemble:
             out += t.value[t.apply(X32)]
         return out
 
-    def predict(self, X) -> np.ndarray:
-        return apply_transform(self.raw(X), self.transform)
-
     def tensors(self) -> dict[str, np.ndarray]:
         """The padded tensors of the module docstring."""
         paths = [t.paths() for t in self.trees]
@@ -223,22 +220,6 @@ class TreeEnsemble:
         reached = em.op("Reshape", [reached, em.const([-1, T * L], "leaves_shape", np.int64)], "reached_flat")
         leaf_sum = em.op("MatMul", [reached, em.const(t["leaf_value"], "leaf_value")], "leaf_sum")
         return em.op("Add", [leaf_sum, em.const(t["base"], "base_score")], "raw_score")
-
-    def emit(self, em: Emitter, x: str, output: str | None = None) -> str:
-        return emit_transform(em, self.emit_raw(em, x), self.transform, output)
-
-
-def apply_transform(raw: np.ndarray, transform: str) -> np.ndarray:
-    """The numpy twin of `builder.emit_transform`."""
-    raw = np.asarray(raw, dtype=np.float64)
-    if transform == "logistic":
-        return 1.0 / (1.0 + np.exp(-raw))
-    if transform == "softmax":
-        e = np.exp(raw - raw.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    if transform == "exp":
-        return np.exp(raw)
-    return raw
 
 
 def from_arrays(left, right, feature, threshold, value, strict=False) -> Tree:
