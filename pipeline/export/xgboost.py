@@ -9,6 +9,7 @@ margin output (margin minus the trees' sum), which covers every way XGBoost vers
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ def load_booster(path: Path):
     try:
         booster.load_model(str(path))
     except xgboost.core.XGBoostError as e:
-        first = (str(e).strip().splitlines() or ["?"])[0][:200]
+        first = (str(e).strip().splitlines() or ["?"])[0]
+        first = re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", first)[:200]  # XGBoost's "[time] file:line: " prefix
         raise UsageError(f"{path} is not an XGBoost model: {first}") from None
     return booster
 
