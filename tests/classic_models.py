@@ -23,6 +23,13 @@ def binary_target(X: np.ndarray) -> np.ndarray:
     return (X[:, 0] + 0.5 * X[:, 1] - 0.4 * X[:, 2] * X[:, 3] > 0.1).astype(int)
 
 
+def weak_binary_target(X: np.ndarray, seed: int = 3) -> np.ndarray:
+    """Labels with a weak signal: a logistic regression's logits stay within about +-1, so the sigmoid's
+    lookup table (sized by the calibrated logit range) and the circuit stay small at the default scales."""
+    noise = np.random.default_rng(seed).normal(0, 4, len(X))
+    return (X[:, 0] + 0.5 * X[:, 1] + noise > 0).astype(int)
+
+
 def multiclass_target(X: np.ndarray) -> np.ndarray:
     return (X[:, 0] > -0.3).astype(int) + (X[:, 1] + X[:, 2] > 0.5).astype(int)
 
