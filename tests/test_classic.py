@@ -409,6 +409,14 @@ def test_circuit_build_refuses_unsupported_ml_operator_in_one_line(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "ai.onnx.ml operator SVMRegressor at node" in r.stderr and "zkinfer export" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    # without the rewrite, a ZipMap output has no shape to compile: one line too, not the evaluator's traceback
+    from sklearn.linear_model import LogisticRegression
+
+    lr = skl2onnx_graph(fitted(LogisticRegression, X, Y["binary"]), X, tmp_path / "lr.onnx")
+    r = zkinfer("circuit", "build", lr, "--data", tmp_path / "cal.json", "--out", tmp_path / "c",
+                "--no-rewrite", "onnxml-to-standard")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "shape of output(s) output_probability is not declared" in r.stderr and "ZipMap" in r.stderr
 
 
 # ---- thresholds on the input grid (after calibration)
