@@ -11,8 +11,9 @@ the circuit's outputs compared with the estimator's predict_proba on two held-ou
     grid         multiples of 1/64, exact on the circuit's grid: every decision must be the estimator's,
                  so only leaf rounding and the sigmoid lookup remain
 
-Recorded per kind: trees, logrows, scales, build and prove seconds, and for each set the max and mean
-absolute error against the estimator and the label agreement (probability >= 0.5).
+Recorded per kind: calibration attempts used, logrows, scales, rewrites, build and prove seconds, the
+proven output's error, and for each set the max and mean absolute error against the estimator and the
+label agreement (probability >= 0.5).
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def bench_classic_in(circuits_dir: Path, models: list[str] | None = None, progre
             except ZkinferError as e:
                 rows.append({**row, "error": e.message})
                 continue
-            row.update(build_s=round(time.perf_counter() - t, 1), logrows=m.circuit["logrows"],
+            row.update(build_s=round(time.perf_counter() - t, 1), attempts=m.data["fidelity"]["attempts"],
+                       logrows=m.circuit["logrows"],
                        input_scale=m.circuit["input_scales"][0], param_scale=m.circuit["param_scale"],
                        rewrites=[r["rewrite"] for r in m.data["prepare"]["rewrites"] +
                                  m.data["prepare"].get("after_calibration", [])])
