@@ -185,14 +185,16 @@ def _trees(attrs: dict, prefix: str, n_columns: int, column_of) -> list[Tree]:
         for r in np.flatnonzero(w_tree == tid):
             v = leaf_value.setdefault(int(w_node[r]), np.zeros(n_columns))
             v[column_of(int(w_id[r]))] += weights[r]
-        feature, threshold, left, right, strict, value = [], [], [], [], [], []
+        # Nodes renumbered breadth-first from the root (index 0), as `trees.Tree` wants them.
+        rows_out = []  # (feature, threshold, left, right, strict) per node
+        value = []
         i = 0
         while i < len(order):
             r = index[order[i]]
             mode = modes[r]
             value.append(leaf_value.get(order[i], np.zeros(n_columns)))
             if mode == "LEAF":
-                feature.append(-1), threshold.append(0.0), left.append(-1), right.append(-1), strict.append(False)
+                rows_out.append((-1, 0.0, -1, -1, False))
             elif mode in MODES:
                 is_strict, true_right = MODES[mode]
                 kids = []
@@ -202,11 +204,11 @@ def _trees(attrs: dict, prefix: str, n_columns: int, column_of) -> list[Tree]:
                         new[c] = len(order)
                         order.append(c)
                     kids.append(new[c])
-                feature.append(int(features[r])), threshold.append(float(values[r]))
-                left.append(kids[0]), right.append(kids[1]), strict.append(is_strict)
+                rows_out.append((int(features[r]), float(values[r]), kids[0], kids[1], is_strict))
             else:
                 raise _Refused(f"split mode {mode} (equality or set membership) is not a threshold")
             i += 1
+        feature, threshold, left, right, strict = (list(col) for col in zip(*rows_out, strict=True))
         trees.append(Tree(feature, threshold, left, right, np.array(value), strict))
     return trees
 
