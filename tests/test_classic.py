@@ -77,6 +77,8 @@ def sklearn_models():
 def boosting_models():
     import lightgbm as lgb
     import xgboost as xgb
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     return {
         "xgboost": (lambda: xgb.XGBClassifier(n_estimators=4, max_depth=2), "binary"),
@@ -87,6 +89,8 @@ def boosting_models():
         "lightgbm": (lambda: lgb.LGBMClassifier(n_estimators=4, num_leaves=4, verbose=-1), "binary"),
         "lightgbm-multiclass": (lambda: lgb.LGBMClassifier(n_estimators=3, num_leaves=4, verbose=-1), "multiclass"),
         "lightgbm-regressor": (lambda: lgb.LGBMRegressor(n_estimators=4, num_leaves=4, verbose=-1), "regression"),
+        "pipeline-xgboost": (lambda: make_pipeline(StandardScaler(), xgb.XGBClassifier(n_estimators=3, max_depth=2)),
+                             "binary"),
         "lightgbm-rf": (lambda: lgb.LGBMClassifier(boosting_type="rf", n_estimators=4, num_leaves=4, bagging_freq=1,
                                                    bagging_fraction=0.8, verbose=-1), "binary"),
     }

@@ -73,11 +73,20 @@ def plan(est) -> Plan:
         affine = affine.then(s.a, s.b)
     if _name(final) in SCALERS:
         raise unsupported(final, "is a scaler: export the pipeline with its estimator")
-    p = _plan_final(final, n)
+    if type(final).__module__.split(".")[0] in ("xgboost", "lightgbm"):
+        # An XGBoost / LightGBM estimator at the end of a scikit-learn pipeline: its own converter, and as
+        # reference what it predicts from the pipeline's scaled features.
+        from .classic import plan_for
+
+        p = plan_for(final)
+        inner = p.reference
+        p.reference = (lambda X: inner(est[:-1].transform(X))) if prefix else inner
+    else:
+        p = _plan_final(final, n)
+        reference = p.reference
+        p.reference = lambda X: reference(est, X)
     p.body = p.body.on_affine_input(affine)
     p.exact_thresholds = affine.is_identity
-    reference = p.reference
-    p.reference = lambda X: reference(est, X)
     if prefix:
         p.kind = f"scikit-learn Pipeline({', '.join(_name(s) for s in steps)})"
         p.notes.append(f"scalers folded into the {'thresholds' if hasattr(p.body, 'trees') else 'weights'}: "
