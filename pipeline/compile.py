@@ -245,10 +245,13 @@ def compile_circuit(onnx_path: Path, settings_path: Path, compiled_path: Path, s
 def settings_and_compile(onnx_path: Path, calibration_path: Path, work_dir: Path, visibility: Visibility,
                          attempt: CalibrationAttempt, sig: OnnxSignature, max_logrows: int | None = None,
                          circuit_args: CircuitArgs | None = None,
-                         model: Path | None = None) -> tuple[CircuitSettings, dict]:
+                         model: Path | None = None,
+                         before_compile=None) -> tuple[CircuitSettings, dict]:
     """settings -> calibrate -> compile into work_dir; returns the settings and the seconds each step took.
 
-    `sig` is the compiled graph's signature (for naming nodes), `model` the user's file (for naming it)."""
+    `sig` is the compiled graph's signature (for naming nodes), `model` the user's file (for naming it).
+    `before_compile(settings)`, if given, may rewrite `onnx_path` for the calibrated scales before it is
+    compiled (`prepare.PreparedModel.apply_calibrated`)."""
     settings_path = work_dir / "settings.json"
     log_path = work_dir / BUILD_LOG
     timings = {}
@@ -258,6 +261,8 @@ def settings_and_compile(onnx_path: Path, calibration_path: Path, work_dir: Path
     t = time.perf_counter()
     calibrate(onnx_path, calibration_path, settings_path, attempt, sig, max_logrows, log_path, model)
     timings["calibrate"] = time.perf_counter() - t
+    if before_compile is not None:
+        before_compile(CircuitSettings.load(settings_path))
     t = time.perf_counter()
     compile_circuit(onnx_path, settings_path, work_dir / "network.compiled", sig, log_path, model)
     timings["compile"] = time.perf_counter() - t

@@ -17,12 +17,14 @@ class RewriteContext:
 
     `samples`: calibration samples, each a list with one array per graph input (concrete shapes), as the
     user gave them. `input_prescale`: filled by the prescale rewrite: graph input name -> per-feature
-    exponents m (the circuit is fed x / 2**m along the input's last axis).
+    exponents m (the circuit is fed x / 2**m along the input's last axis). `input_scales`: for the rewrites
+    that run after calibration (`CALIBRATED_REWRITES`), graph input name -> the fixed-point scale chosen.
     """
 
     samples: list[list[np.ndarray]]
     input_names: list[str]
     input_prescale: dict[str, np.ndarray] = field(default_factory=dict)
+    input_scales: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
