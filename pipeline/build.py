@@ -304,7 +304,7 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
         try:
             settings, t = settings_and_compile(prepared.path, staged_data, staging, options.visibility, attempt,
                                                prepared.sig, options.max_logrows, options.circuit_args,
-                                               model=plan.onnx_path)
+                                               model=plan.onnx_path, graph_args=prepared.run_args)
         except UnsupportedModelError as e:
             if "during calibration" not in e.message:
                 raise

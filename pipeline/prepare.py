@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import UnsupportedModelError, UsageError
 from .export import OnnxSignature, inspect
 from .inputs import to_circuit_values
 from .rewrites import REWRITES, RewriteContext
 from .rewrites.shapes import concrete_inputs, concrete_outputs
 
 # Bump when a rewrite changes what it produces: builds keyed on an older version are redone.
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2
 
 
 @dataclass
@@ -39,13 +39,16 @@ class PreparedModel:
     rewrites: list[dict] = field(default_factory=list)  # [{"rewrite", "works_around", "changes": [...]}]
     # Per graph input, per feature along its last axis: the circuit is fed x / 2**m. None: no prescaling.
     input_prescale: list[list[int] | None] | None = None
+    # ezkl run arguments the prepared graph needs (`RewriteContext.run_args`), applied to every calibration.
+    run_args: dict = field(default_factory=dict)
 
     def circuit_values(self, sample: list[list[float]]) -> list[list[float]]:
         """One sample as the values ezkl is given (prescaled where the manifest says so)."""
         return to_circuit_values(sample, self.input_prescale)
 
     def manifest_entry(self) -> dict:
-        return {"version": PREPARE_VERSION, "rewrites": self.rewrites}
+        return {"version": PREPARE_VERSION, "rewrites": self.rewrites} | ({"run_args": self.run_args} if self.run_args
+                                                                           else {})
 
 
 def resolve_dims(sig: OnnxSignature, batch_size: int | None, dims: dict[str, int] | None = None) -> dict[str, int]:
@@ -112,7 +115,10 @@ def prepare_model(source: str | os.PathLike, sig: OnnxSignature, variables: dict
     for rewrite in REWRITES:
         if rewrite.name in skip:
             continue
-        changes = rewrite(model, ctx)
+        try:
+            changes = rewrite(model, ctx)
+        except UnsupportedModelError as e:  # a rewrite refusing a model names the operator; say which file
+            raise UnsupportedModelError(f"{source}: {e.message}") from None
         if changes:
             applied.append({"rewrite": rewrite.name, "works_around": rewrite.works_around, "changes": changes})
     prescale = None
@@ -124,4 +130,4 @@ def prepare_model(source: str | os.PathLike, sig: OnnxSignature, variables: dict
     out_path = Path(out_path)
     onnx.save(model, str(out_path))
     return PreparedModel(path=out_path, sig=inspect(out_path), variables=variables, rewrites=applied,
-                         input_prescale=prescale)
+                         input_prescale=prescale, run_args=ctx.run_args)
