@@ -8,50 +8,61 @@ QOperator kernels (`QLinearMatMul`, `QLinearAdd`, `QGemm`: Unimplemented) and pa
 correctly and which compute what the quantized model computes:
 
     QuantizeLinear(x, s, z)        Clip(Round(x * (1/s)) + z, qmin, qmax)        (Round: half to even)
-    DequantizeLinear(q, s, z)      (q - z) * s
+    DequantizeLinear(q, s, z)      (q - z) * s, carried out only where a real number is needed (below)
     QLinearMatMul, QLinearConv, QGemm, QLinearAdd, QLinearMul, QLinearSigmoid, QLinearLeakyRelu,
     QLinearGlobalAveragePool, QLinearAveragePool, QLinearConcat
                                    expanded into DequantizeLinear -> the float operator -> QuantizeLinear
     DynamicQuantizeLinear(x)       the scale (max(x, 0) - min(x, 0)) / 255 and zero point computed in the graph
     MatMulInteger, ConvInteger     MatMul / Conv of (q - z) with the constant (w - z_w)
 
-Per-tensor and per-channel (axis) scales, int8, uint8, int16 and uint16, and int32 biases. Any other
-quantized operator is refused with one line naming it and its node.
+Per-tensor and per-channel (axis) scales; int8, uint8, int16, uint16 values, int32 biases. Any other
+quantized operator (a com.microsoft QLinearSoftmax, QAttention, ...), a data-dependent scale outside dynamic
+quantization, blocked quantization and opsets below 13 are refused with one line naming the operator and node.
 
-**Where the arithmetic is exact.** Dequantization is not carried out where the model does not need a real
-number: a dequantized tensor stays (integer values, scale), and MatMul, Gemm and Conv with quantized
-weights, adding a bias quantized at the accumulator's scale, Relu, pooling, reshapes and GlobalAveragePool
-(as a sum) keep it that way, computing exactly the integer accumulator sum((q - z)(w - z_w)) + bias that
-onnxruntime's integer kernels compute. Integers are exact in ezkl's fixed point at any scale (v is held as
-v * 2^s), so is every product and sum of them. Only where a real number is needed (the next QuantizeLinear,
-a Sigmoid, a float output) is the accumulator multiplied by its float scale, and that product is where the
-circuit rounds:
+**Integers stay integers.** A dequantized tensor is kept as (its integers, its scale): MatMul, Gemm and
+Conv with quantized weights, a bias quantized at the accumulator's scale (onnxruntime writes int32 biases at
+s_x * s_w), GlobalAveragePool (as a sum, 1/(H*W) going into the scale), Relu, MaxPool and reshapes work on
+the integers, so the circuit computes exactly the accumulator sum((q - z)(w - z_w)) + bias that onnxruntime's
+integer kernels compute. Integers are exact in ezkl's fixed point at any scale (v is held as v * 2^p), so
+are their sums and products. Elementwise functions between a DequantizeLinear and a QuantizeLinear (Sigmoid,
+Tanh, ..., QLinearSigmoid) become what onnxruntime's QLinearSigmoid is, a table over the input's (at most
+2^8) integers, evaluated in float32 when the graph is rewritten and computed in the circuit exactly as
+T[lo] + sum_k (T[k] - T[k-1]) * [v > k - 1/2] (comparisons of integers are exact 0/1 in ezkl), when
+values x steps <= MAX_TABLE_COMPARISONS; beyond that ezkl's float lookup runs, and the rewrite says so.
 
-- The multiplier M (the accumulator's scale over the output scale, e.g. s_x * s_w / s_y, in float32 as
-  onnxruntime computes it) becomes m * 2^-k with m an integer below 2^24 and k <= 27: the accumulator is
-  shifted (free in ezkl: only its scale changes) and multiplied by the integer m, exactly, and ezkl's rescale
-  then divides by 2^k, rounding once to the circuit's grid 2^-p (p: the calibrated scale). M itself is
-  exact when its float32 mantissa needs no more than 2^-27 (M >= 2^-4); otherwise m * 2^-k is M rounded to
-  2^-28 (relative error 2^-28 / M).
-- Requantizing rounds that value half to even and saturates, as onnxruntime does. It can disagree with
-  onnxruntime by one step only where acc * M lies within 2^-(p+1) (plus the multiplier's error times |acc|)
-  of a .5 boundary: the grid rounding may land exactly on the .5 and Round picks the even neighbour.
-  That is a chance of about 2^-(p+1) per requantized value (p = 13: 1 in 16,000). Ties that are exact
-  (acc * M = n + 0.5) are on the grid and round like onnxruntime.
-- The first QuantizeLinear of a float input sees x as ezkl quantized it, round(x * 2^s): q can differ by one
-  where x / s lies within 2^-(s+1) / s of a .5 boundary.
-- Float operators between quantized ones (Sigmoid, Tanh, Softmax) run as ezkl runs them (lookup tables at
-  the calibrated scale); the Quantize after them rounds their output to the model's grid, which hides
-  their error except near .5 boundaries.
-- Dynamic quantization's scale depends on the data: x / scale is computed with ezkl's reciprocal of
-  (max - min) at the calibrated scale, so q can be one step off more often (measured in the tests), and
-  the output dequantization multiplies by s_w / 255, which is below 2^-4 and so exact only to 2^-28.
+**Where the circuit rounds.** Only where an integer tensor meets its float scale:
 
-Run in float32 (onnxruntime, onnx.reference), the rewritten graph computes exactly what onnxruntime's
-quantized kernels compute, except where float32 rounds acc * M or x / s across a .5 boundary differently.
+- Requantizing: the multiplier M (accumulator scale / output scale, in float32 as onnxruntime computes it)
+  is m * 2^-k with m an integer below 2^24 (its float32 mantissa): the value is shifted (free in ezkl: only
+  its scale changes) and multiplied by the integer m, and ezkl's rescaling divides by 2^k, rounding once to
+  the circuit's grid 2^-p (p: the calibrated scale). A multiplier below 2^-4 takes two such stages, c * 2^j
+  then 2^-j, each exact, because ezkl's rescaling can divide by at most 2^27. Then Round (half to even)
+  and saturation, as onnxruntime does. The circuit's integer differs from onnxruntime's only where acc * M
+  lies within 2^-(p+1) of a .5 boundary: the grid rounding lands on the .5 and Round picks the even
+  neighbour, the wrong one half the time. That is about 2^-(p+1) per requantized value (1 in 16,000 at
+  p = 13); exact ties (acc * M = n + 1/2) are on the grid and round half to even.
+- The first QuantizeLinear of a float input sees x as ezkl quantized it. The circuit is fed x * 2^j with
+  2^j about 1/s (`input_prescale`, applied by zkinfer wherever it hands inputs to ezkl), so ezkl's input
+  grid 2^-g (g: the input scale) is a grid on x / s, the quantizer's own units, within a factor of 2: q
+  differs only where x / s lies within about 2^-g of a .5 boundary.
+- Dequantizing for a float consumer (a float output, a Sigmoid beyond the table budget): (q - z) * s at the
+  grid 2^-p; float ops then run as ezkl runs them (lookup tables at the calibrated scale).
+- Dynamic quantization's scale depends on the data: x * 255 / range uses ezkl's reciprocal of the range at
+  the calibrated scale, so q can be one step off more often than in static models (measured in the tests).
+- Magnitudes: ezkl range-checks a rescaled value, and every comparison, within 2^28 at the calibrated scale
+  (2^15 real at p = 13). Accumulators are never compared; a product of two quantized tensors (QLinearMul) is
+  shifted by 2^-PRODUCT_SHIFT first (exact for p >= 8), and a dynamic accumulator takes its constant scale
+  before it meets the data-dependent one.
 
-The rewrite asks ezkl to hold integer-valued constants at scale 0 (`rebase_frac_zero_constants`), so m
-can have 24 bits whatever the calibrated parameter scale, and integer weights need no rescaling.
+**In float32** (onnxruntime with graph optimizations off, onnx.reference) the rewritten graph computes
+exactly what onnxruntime's quantized kernels compute, except where float32 rounds x * (1/s) and x / s apart
+at a .5 boundary, and except AveragePool: onnxruntime averages in float32 (QDQ AveragePool and its
+QLinearAveragePool kernel alike), so where the exact average is n + 1/2 its result falls either side, while
+the rewrite rounds the exact average half to even.
+
+The rewrite asks ezkl to hold integer-valued constants at scale 0 (`rebase_frac_zero_constants`: m keeps
+24 bits whatever the calibrated parameter scale, integer weights need no rescaling) and to rescale every
+product (`scale_rebase_multiplier` 1: the shifts would otherwise pile scales up until ezkl panics).
 """
 
 from __future__ import annotations
@@ -90,8 +101,12 @@ SUPPORTED = frozenset(_QOPERATOR | _LOWERED)
 # same scale (when the scale is one number).
 _SHAPE_OPS = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Slice", "Gather",
               "Expand", "Dropout", "Tile", "Split"}
-# Elementwise and per-channel ops f with f(c * v) = c * f(v) for c > 0 (per channel for the pools).
+# Elementwise and per-channel ops f with f(c * v) = c * f(v) for c > 0 (per channel for the pools). ezkl
+# lowers them with comparisons or a division, which range-check their input: applied to integers only where
+# those are a dequantized tensor's (bounded by the quantized type), never to accumulators.
 _HOMOGENEOUS = {"Relu", "LeakyRelu", "MaxPool", "AveragePool"}
+# ezkl range-checks a rescaled product within 2^28 at the calibrated scale: see `mul`.
+PRODUCT_SHIFT = 8
 # Elementwise functions: between a DequantizeLinear and a QuantizeLinear, a table on the input's integers.
 _ELEMENTWISE = {"Sigmoid", "Tanh", "Exp", "Log", "Erf", "Softplus", "Softsign", "HardSigmoid", "HardSwish", "Elu",
                 "Selu", "Celu", "Gelu", "Mish", "Sqrt", "Reciprocal", "Neg", "Abs", "Sin", "Cos", "LeakyRelu"}
@@ -496,8 +511,21 @@ class _Lowering:
         elif a is not None or b is not None:
             a = a or Scaled(self.real_value(node.input[0]), np.float32(1.0))
             b = b or Scaled(self.real_value(node.input[1]), np.float32(1.0))
-            self.scaled[node.output[0]] = Scaled(self.emit("Mul", [a.value, b.value]),
-                                                 (a.scale * b.scale).astype(np.float32))
+            if b.value in self.integer and a.value not in self.integer:
+                a, b = b, a
+            if a.value in self.integer and a.per_tensor and float(a.scale) == 1.0:
+                # an accumulator times a scaled tensor (dynamic quantization: acc * (range * s_w / 255)): the
+                # constant goes into the accumulator first, so that neither the product nor its rescaling
+                # outgrows what ezkl can range-check
+                out = self.emit("Mul", [self.scale_by(a.value, b.scale), b.value])
+                self.scaled[node.output[0]] = Scaled(out, np.float32(1.0))
+            else:
+                # two quantized tensors: their product reaches 2^16, more than ezkl's rescaling can check at
+                # scales above 12; shifting one operand by 2^-PRODUCT_SHIFT is free and, for scales of at least
+                # PRODUCT_SHIFT, exact (the product is still an integer multiple of the grid)
+                shifted = self.emit("Mul", [a.value, self.const(2.0**-PRODUCT_SHIFT, "shift")])
+                self.scaled[node.output[0]] = Scaled(self.emit("Mul", [shifted, b.value]),
+                                                     (a.scale * b.scale * 2.0**PRODUCT_SHIFT).astype(np.float32))
         else:
             return False
         return True
@@ -526,6 +554,8 @@ class _Lowering:
             else:
                 inputs = [s.value] + [self.name(i) for i in node.input[1:]]
         elif op in _HOMOGENEOUS:
+            if s.domain is None:
+                return False
             channel_ok = s.per_tensor or op in ("Relu", "LeakyRelu") or (
                 s.scale.ndim >= 2 and s.scale.size == s.scale.shape[1])
             if not channel_ok:
@@ -724,10 +754,7 @@ def _check(graph: Graph) -> None:
                                     "opset 13 or later")
 
 
-# What the rewritten graph needs from ezkl. Integer-valued constants at scale 0: a multiplier m keeps its 24
-# bits whatever the calibrated parameter scale (otherwise 2^k * 2^p < 2^28 caps it), and integer weights need no
-# rescaling after a product. Every product rescaled to the calibrated scale (multiplier 1): the shifts would
-# otherwise pile scales up past what ezkl can hold (it panics) and Round would decompose at those scales.
+# What the rewritten graph needs from ezkl (see the module docstring's last paragraph).
 RUN_ARGS = {"rebase_frac_zero_constants": True, "scale_rebase_multiplier": 1}
 
 
