@@ -181,6 +181,32 @@ def test_pytorch_eager_ptq_export_rewritten_exactly(tmp_path):
     assert not (differ & ~_near_input_tie(q, data_for("mlp", N_CHECKED, seed=2))).any()
 
 
+def test_model_taking_quantized_input(tmp_path):
+    """A graph whose input is already uint8 (DequantizeLinear -> MatMul -> QuantizeLinear -> DequantizeLinear):
+    the circuit takes the same integers as float."""
+    rng = np.random.default_rng(0)
+    w = rng.integers(-127, 128, (8, 3)).astype(np.int8)
+    inits = {"sx": np.array(0.02, np.float32), "zx": np.array(128, np.uint8), "w": w,
+             "sw": np.array(0.01, np.float32), "zw": np.array(0, np.int8), "sy": np.array(0.05, np.float32),
+             "zy": np.array(100, np.uint8)}
+    nodes = [helper.make_node("DequantizeLinear", ["x", "sx", "zx"], ["xf"]),
+             helper.make_node("DequantizeLinear", ["w", "sw", "zw"], ["wf"]),
+             helper.make_node("MatMul", ["xf", "wf"], ["h"]),
+             helper.make_node("QuantizeLinear", ["h", "sy", "zy"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "sy", "zy"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    path = save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "u8in.onnx")
+    X = rng.integers(0, 256, (200, 8)).astype(np.float32)
+    prepared = _prepare(path, tmp_path, X)
+    assert prepared.sig.inputs[0].elem_type == "float"
+    theirs, ours = _sessions(path, prepared)
+    for x in X:
+        np.testing.assert_array_equal(ours.run(None, {"x": x[None]})[0],
+                                      theirs.run(None, {"x": x[None].astype(np.uint8)})[0])
+
+
 def test_multipliers_are_integers_times_powers_of_two():
     """Every float32 of at least SMALL_MULTIPLIER is m * 2^-k exactly, with m a float32-exact integer and a
     shift ezkl's rescaling can divide by; smaller ones are within 2^-(MAX_SHIFT+1)."""

@@ -114,11 +114,15 @@ _ELEMENTWISE = {"Sigmoid", "Tanh", "Exp", "Log", "Erf", "Softplus", "Softsign", 
 MAX_TABLE_COMPARISONS = 4096
 
 
+_MS_QUANTIZED_PREFIXES = ("QLinear", "QGemm", "QAttention", "QOrdered", "QEmbed", "QMoE", "DynamicQuantize")
+
+
 def is_quantized_op(node: onnx.NodeProto) -> bool:
     op = node.op_type
     if node.domain in ("", "ai.onnx"):
         return op in SUPPORTED
-    return node.domain == MS and (op in SUPPORTED or op.startswith(("Q", "DynamicQuantize")) or "Quant" in op
+    # onnxruntime's contrib quantized families (QuickGelu, a float op, is not one)
+    return node.domain == MS and (op in SUPPORTED or op.startswith(_MS_QUANTIZED_PREFIXES) or "Quant" in op
                                   or "Integer" in op or "NBits" in op)
 
 
@@ -344,6 +348,8 @@ class _Lowering:
         lo, hi = src.domain
         v = np.arange(lo, hi + 1)
         f = _evaluate_elementwise(node, (v.astype(np.float32) * src.scale.astype(np.float32).reshape(())))
+        if not np.all(np.isfinite(f)):  # (a Log of a non-positive value): nothing to tabulate
+            return False
         t = np.clip(np.rint(f / s_y.reshape(()).astype(np.float32)) + z_y.reshape(()), lo_y, hi_y).astype(np.int64)
         steps = np.flatnonzero(np.diff(t))
         n = self._numel(node.input[0])
@@ -616,6 +622,12 @@ class _Lowering:
 
     def run(self) -> None:
         handlers = {"DequantizeLinear": self.dequantize, "DynamicQuantizeLinear": self.dynamic_quantize}
+        for vi in self.graph.g.input:  # a model taking quantized values: the same integers, as float
+            bounds = _ELEM_RANGES.get(vi.type.tensor_type.elem_type)
+            if bounds is not None and vi.name in self.graph.input_names:
+                vi.type.tensor_type.elem_type = TensorProto.FLOAT
+                self.integer.add(vi.name)
+                self.bounds[vi.name] = bounds
         for node in list(self.graph.g.node):
             self.label = (node.name or node.output[0]).replace("/", "_").strip("_") or "q"
             op = node.op_type
