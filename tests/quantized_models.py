@@ -138,12 +138,16 @@ def torch_ptq_mlp(path: Path, calibration: np.ndarray, seed: int = 0) -> Path:
     return path
 
 
-def output_step(path: Path) -> float | None:
-    """The scale of the DequantizeLinear writing the graph's output (one output quantization step), if any."""
-    model = onnx.load(str(path))
-    outputs = {o.name for o in model.graph.output}
-    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type == "DequantizeLinear" and node.output[0] in outputs and node.input[1] in inits:
-            return float(np.asarray(inits[node.input[1]]).reshape(-1)[0])
+def output_step(path: Path, last: bool = False) -> float | None:
+    """The scale of the DequantizeLinear writing the graph's output (one output quantization step), if any;
+    with `last`, of the graph's last DequantizeLinear (one step of the last quantized tensor, which a float
+    head such as a sigmoid reads)."""
+    from pipeline.rewrites.graph import Graph
+
+    graph = Graph(onnx.load(str(path)))
+    outputs = {o.name for o in graph.g.output}
+    dequantizers = [n for n in graph.g.node if n.op_type == "DequantizeLinear" and graph.constant(n.input[0]) is None]
+    for node in reversed(dequantizers):
+        if last or node.output[0] in outputs:
+            return float(np.asarray(graph.constant(node.input[1])).reshape(-1)[0])
     return None

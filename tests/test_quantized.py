@@ -303,10 +303,12 @@ def _build(tmp_path_factory, name, quantized, X_cal, X_val):
                            write_data(d / "val.json", X_val))
     m = result.manifest
     f = m.data["fidelity"]
-    step = output_step(quantized)
+    step, what = output_step(quantized), "output steps"
+    if step is None:
+        step, what = output_step(quantized, last=True), "steps of the last quantized tensor"
     # what the README quotes (`pytest tests/test_quantized.py -m slow -s`)
     print(f"\n[measured] {name}: {f['n_compared']} validation samples, max abs error {f['max_abs_error']:.3g}"
-          + (f" = {f['max_abs_error'] / step:.3f} output steps" if step else "")
+          + (f" = {f['max_abs_error'] / step:.3f} {what}" if step else "")
           + f", scales {m.circuit['input_scales']}/{m.circuit['param_scale']}, logrows {m.circuit['logrows']}, "
           f"build {m.data['timings_s']['total']:.0f} s")
     return {"result": result, "onnx": quantized, "val": X_val, "dir": m.dir}
@@ -332,7 +334,7 @@ def _onnxruntime(path, x):
 @pytest.fixture(scope="module")
 def static_mlp(tmp_path_factory):
     d = tmp_path_factory.mktemp("static_mlp")
-    X = data_for("mlp", 40, seed=3)
+    X = data_for("mlp", 80, seed=3)
     q = quantize_static(float_model("mlp", d / "f.onnx"), d / "mlp_qdq_int8.onnx", X[:16], "qdq", "int8")
     return _build(tmp_path_factory, "mlp_qdq_int8", q, X[:16], X[16:])
 
@@ -340,7 +342,7 @@ def static_mlp(tmp_path_factory):
 @pytest.fixture(scope="module")
 def qoperator_cnn(tmp_path_factory):
     d = tmp_path_factory.mktemp("qoperator_cnn")
-    X = data_for("cnn", 32, seed=3)
+    X = data_for("cnn", 48, seed=3)
     q = quantize_static(float_model("small_cnn", d / "f.onnx"), d / "cnn_qop_uint8.onnx", X[:16], "qoperator",
                         "uint8", True)
     return _build(tmp_path_factory, "cnn_qoperator_uint8_per_channel", q, X[:16], X[16:])
@@ -369,7 +371,7 @@ def test_static_quantized_circuit_proves_onnxruntimes_integers(which, request, t
 def test_dynamic_quantized_circuit(tmp_path_factory, tmp_path):
     """Dynamic quantization: the scale is computed from each input in the circuit."""
     d = tmp_path_factory.mktemp("dynamic")
-    X = data_for("mlp", 40, seed=3)
+    X = data_for("mlp", 80, seed=3)
     q = quantize_dynamic(float_model("mlp", d / "f.onnx"), d / "mlp_dynamic.onnx")
     circuit = _build(tmp_path_factory, "mlp_dynamic", q, X[:16], X[16:])
     fidelity = circuit["result"].manifest.data["fidelity"]
@@ -380,14 +382,17 @@ def test_dynamic_quantized_circuit(tmp_path_factory, tmp_path):
 
 @pytest.mark.slow
 def test_pytorch_quantized_circuit(tmp_path_factory, tmp_path):
+    """PyTorch eager PTQ: quantized Linear-ReLU-Linear, then a float sigmoid on the dequantized logit. The
+    circuit's integers are onnxruntime's but where a requantized value lies within 2^-(p+1) of a .5 boundary;
+    one such flip of the last quantized tensor moves the output by at most a step times the sigmoid's slope
+    (<= 1/4), so every validation output is within one step of it."""
     d = tmp_path_factory.mktemp("torch")
-    X = data_for("mlp", 40, seed=3)
+    X = data_for("mlp", 80, seed=3)
     q = torch_ptq_mlp(d / "torch_ptq.onnx", X[:16])
     circuit = _build(tmp_path_factory, "torch_eager_ptq_mlp", q, X[:16], X[16:])
     m = circuit["result"].manifest
-    grid = 2.0 ** -m.circuit["output_scales"][0]
-    # the float sigmoid after the last DequantizeLinear is ezkl's lookup at the calibrated scale
-    assert m.data["fidelity"]["max_abs_error"] <= 2 * grid
+    step = output_step(q, last=True)
+    assert m.data["fidelity"]["passed"] and m.data["fidelity"]["max_abs_error"] <= step
     x = X[30]
-    np.testing.assert_allclose(_prove(circuit, x, tmp_path), _onnxruntime(q, x), rtol=0, atol=2 * grid)
+    np.testing.assert_allclose(_prove(circuit, x, tmp_path), _onnxruntime(q, x), rtol=0, atol=step)
     json.dumps(m.data["prepare"])  # the manifest records the rewrite and its run arguments

@@ -28,7 +28,8 @@ are their sums and products. Elementwise functions between a DequantizeLinear an
 Tanh, ..., QLinearSigmoid) become what onnxruntime's QLinearSigmoid is, a table over the input's (at most
 2^8) integers, evaluated in float32 when the graph is rewritten and computed in the circuit exactly as
 T[lo] + sum_k (T[k] - T[k-1]) * [v > k - 1/2] (comparisons of integers are exact 0/1 in ezkl), when
-values x steps <= MAX_TABLE_COMPARISONS; beyond that ezkl's float lookup runs, and the rewrite says so.
+values x steps <= MAX_TABLE_COMPARISONS; beyond that ezkl's float lookup runs (LeakyRelu: ezkl's LeakyRelu on
+the integers, its slope held at the parameter scale), and the rewrite says so in the manifest.
 
 **Where the circuit rounds.** Only where an integer tensor meets its float scale:
 
@@ -166,7 +167,8 @@ class _Lowering:
         self.integer: set[str] = set()   # tensors holding integers (quantized values, accumulators)
         self.bounds: dict[str, tuple[int, int]] = {}  # integer tensors' ranges, where known
         self.done: set[str] = set()      # QuantizeLinear outputs already written (by a table)
-        self.floated: list[str] = []     # elementwise functions left to ezkl's float lookups, and why
+        self.floated: list[str] = []     # elementwise functions too large for a table, and what runs instead
+        self.too_big: str | None = None
         self.real: set[str] = set()      # Scaled tensors whose real value has been written under their name
         self.shapes = graph.shapes()
         self.label = "q"
@@ -354,8 +356,7 @@ class _Lowering:
         steps = np.flatnonzero(np.diff(t))
         n = self._numel(node.input[0])
         if n is None or n * len(steps) > MAX_TABLE_COMPARISONS:
-            self.floated.append(f"{node.op_type} at {node.name or node.output[0]!r} ({n} values x {len(steps)} "
-                                "steps): ezkl's float lookup, then QuantizeLinear")
+            self.too_big = f"{node.op_type} at {node.name or node.output[0]!r} ({n} values x {len(steps)} steps)"
             return False
         out = qnode.output[0]
         if len(steps) == 0:
@@ -652,8 +653,19 @@ class _Lowering:
                 self.name(i) in self.scaled or self.name(i) in self.integer for i in node.input if i):
             return False
         op = node.op_type
-        if op in _ELEMENTWISE and self.table(node):
-            return True
+        if op in _ELEMENTWISE:
+            self.too_big = None
+            if self.table(node):
+                return True
+            if self.too_big:
+                kept = self._keeps_scale_otherwise(node)
+                self.floated.append(f"{self.too_big}: " + (f"ezkl's {op} on the integers" if kept
+                                                           else "ezkl's float lookup, then QuantizeLinear"))
+                return kept
+        return self._keeps_scale_otherwise(node)
+
+    def _keeps_scale_otherwise(self, node) -> bool:
+        op = node.op_type
         if op in ("MatMul", "Gemm", "Conv"):
             return self.linear(node)
         if op in ("Add", "Sub"):
