@@ -361,7 +361,8 @@ def test_static_quantized_circuit_proves_onnxruntimes_integers(which, request, t
     assert fidelity["reference"]["kind"] == "onnxruntime" and fidelity["passed"]
     step = output_step(circuit["onnx"])
     grid = 2.0 ** -m.circuit["output_scales"][0]
-    assert fidelity["max_abs_error"] < min(step, grid)
+    # onnxruntime's integers: what is left is the dequantized output's rounding to the grid (two rescales)
+    assert fidelity["max_abs_error"] <= 0.75 * grid < step
     assert m.data["prepare"]["run_args"]["rebase_frac_zero_constants"] is True
     x = circuit["val"][5]
     np.testing.assert_allclose(_prove(circuit, x, tmp_path), _onnxruntime(circuit["onnx"], x), rtol=0, atol=grid)
