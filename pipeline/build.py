@@ -286,7 +286,7 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
         try:
             settings, t = settings_and_compile(prepared.path, staged_data, staging, options.visibility, attempt,
                                                prepared.sig, options.max_logrows, options.circuit_args,
-                                               model=plan.onnx_path,
+                                               model=plan.onnx_path, graph_args=prepared.run_args,
                                                before_compile=lambda st: _after_calibration(prepared, st, progress))
         except UnsupportedModelError as e:
             if "during calibration" not in e.message:

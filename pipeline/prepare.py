@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import UnsupportedModelError, UsageError
 from .export import OnnxSignature, inspect
 from .inputs import to_circuit_values
 from .rewrites import CALIBRATED_REWRITES, REWRITES, RewriteContext
 from .rewrites.shapes import concrete_inputs, concrete_outputs
 
 # Bump when a rewrite changes what it produces: builds keyed on an older version are redone.
-PREPARE_VERSION = 2
+PREPARE_VERSION = 3
 
 
 @dataclass
@@ -60,16 +60,19 @@ class PreparedModel:
                      if m and any(m)}
         ctx = RewriteContext(samples=[], input_names=names, input_prescale=prescaled,
                              input_scales=dict(zip(names, (int(s) for s in input_scales), strict=True)))
-        self.after_calibration = _run(CALIBRATED_REWRITES, model, ctx, self.skip)
+        self.after_calibration = _run(CALIBRATED_REWRITES, model, ctx, self.skip, self.path)
         onnx.save(model, str(self.path))
         return self.after_calibration
+    # ezkl run arguments the prepared graph needs (`RewriteContext.run_args`), applied to every calibration.
+    run_args: dict = field(default_factory=dict)
 
     def circuit_values(self, sample: list[list[float]]) -> list[list[float]]:
         """One sample as the values ezkl is given (prescaled where the manifest says so)."""
         return to_circuit_values(sample, self.input_prescale)
 
     def manifest_entry(self) -> dict:
-        return {"version": PREPARE_VERSION, "rewrites": self.rewrites, "after_calibration": self.after_calibration}
+        entry = {"version": PREPARE_VERSION, "rewrites": self.rewrites, "after_calibration": self.after_calibration}
+        return entry | ({"run_args": self.run_args} if self.run_args else {})
 
 
 def resolve_dims(sig: OnnxSignature, batch_size: int | None, dims: dict[str, int] | None = None) -> dict[str, int]:
@@ -132,7 +135,7 @@ def prepare_model(source: str | os.PathLike, sig: OnnxSignature, variables: dict
     arrays = [[np.asarray(v, dtype=np.float64).reshape(t.concrete_shape(variables))
                for v, t in zip(s, sig.inputs, strict=True)] for s in samples]
     ctx = RewriteContext(samples=arrays, input_names=[t.name for t in sig.inputs])
-    applied = _run(REWRITES, model, ctx, skip)
+    applied = _run(REWRITES, model, ctx, skip, source)
     prescale = None
     if ctx.input_prescale:
         prescale = [ctx.input_prescale[t.name].tolist() if t.name in ctx.input_prescale else None
@@ -142,15 +145,18 @@ def prepare_model(source: str | os.PathLike, sig: OnnxSignature, variables: dict
     out_path = Path(out_path)
     onnx.save(model, str(out_path))
     return PreparedModel(path=out_path, sig=inspect(out_path), variables=variables, rewrites=applied,
-                         input_prescale=prescale, skip=tuple(skip))
+                         input_prescale=prescale, skip=tuple(skip), run_args=ctx.run_args)
 
 
-def _run(rewrites, model, ctx: RewriteContext, skip) -> list[dict]:
+def _run(rewrites, model, ctx: RewriteContext, skip, source) -> list[dict]:
     applied = []
     for rewrite in rewrites:
         if rewrite.name in skip:
             continue
-        changes = rewrite(model, ctx)
+        try:
+            changes = rewrite(model, ctx)
+        except UnsupportedModelError as e:  # a rewrite refusing a model names the operator; say which file
+            raise UnsupportedModelError(f"{source}: {e.message}") from None
         if changes:
             applied.append({"rewrite": rewrite.name, "works_around": rewrite.works_around, "changes": changes})
     return applied

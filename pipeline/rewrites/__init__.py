@@ -8,6 +8,8 @@ or cannot read, by rewriting the graph into operators it lowers correctly. `REWR
                 ZipMap, ...), which ezkl cannot read at all -> standard operators, through the same tree and
                 linear builders as `zkinfer export`; any other `ai.onnx.ml` operator is refused by name.
                 First, so that the rewrites after it see standard operators only.
+    quantized   QuantizeLinear/DequantizeLinear, QOperator and dynamic quantization -> the quantized model's
+                integer arithmetic in float operators ezkl lowers correctly (what is exact: its docstring)
     equal       Equal -> comparisons (ezkl gives Equal's 0/1 output its input's scale)
     prescale    raw-amount inputs fed as x / 2**m per feature, the factor absorbed by the first op
 
@@ -24,8 +26,9 @@ from .equal import EQUAL_AS_COMPARISONS
 from .grid import THRESHOLDS_ON_GRID
 from .onnxml import ONNXML_TO_STANDARD
 from .prescale import PRESCALE_RAW_AMOUNTS
+from .quantized import QUANTIZED_ARITHMETIC
 
-REWRITES: tuple[Rewrite, ...] = (ONNXML_TO_STANDARD, EQUAL_AS_COMPARISONS, PRESCALE_RAW_AMOUNTS)
+REWRITES: tuple[Rewrite, ...] = (ONNXML_TO_STANDARD, QUANTIZED_ARITHMETIC, EQUAL_AS_COMPARISONS, PRESCALE_RAW_AMOUNTS)
 CALIBRATED_REWRITES: tuple[Rewrite, ...] = (THRESHOLDS_ON_GRID,)
 
 __all__ = ["CALIBRATED_REWRITES", "REWRITES", "Rewrite", "RewriteContext"]
