@@ -288,7 +288,8 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
         try:
             settings, t = settings_and_compile(prepared.path, staged_data, staging, options.visibility, attempt,
                                                prepared.sig, options.max_logrows, options.circuit_args,
-                                               model=plan.onnx_path)
+                                               model=plan.onnx_path, graph_args=prepared.run_args,
+                                               before_compile=lambda st: _after_calibration(prepared, st, progress))
         except UnsupportedModelError as e:
             if "during calibration" not in e.message:
                 raise
@@ -324,8 +325,13 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
     report["attempts"] = attempts_log
     report["calibration"] = attempts_log[-1]["attempt"]
     report["reference"] = plan.reference.describe()
-    report["rewrites"] = prepared.rewrites
+    report["rewrites"] = prepared.rewrites + prepared.after_calibration
     return report, first_witness, settings
+
+
+def _after_calibration(prepared: prepare_mod.PreparedModel, settings: CircuitSettings, progress: Progress | None):
+    for r in prepared.apply_calibrated(settings.input_scales):
+        _say(progress, f"  rewrite {r['rewrite']}: {'; '.join(r['changes'])}")
 
 
 def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, t_start: float,

@@ -16,6 +16,7 @@ from foreign_models import (
     int8_gemm_tree,
     int8_gemm_tree_predict,
     int64_input_model,
+    prove_and_verify,
     symbolic_dims_model,
     tree_data,
     write_data,
@@ -24,21 +25,10 @@ from foreign_models import (
 from pipeline import manifest as manifest_mod
 from pipeline.build import FAILED_REPORT, BuildOptions, build_circuit
 from pipeline.errors import FidelityError, ResourceLimitError
-from pipeline.prove import Prover
-from pipeline.verify import verify_proof
 
 pytestmark = pytest.mark.slow
 
 ONE_ATTEMPT = BuildOptions(max_attempts=1)
-
-
-def prove_and_verify(circuit_dir, sample, tmp_path):
-    """A real proof of one input, verified; returns the proven outputs, flattened."""
-    proof_path = tmp_path / "proof.json"
-    Prover(circuit_dir).prove(sample, proof_path)
-    result = verify_proof(circuit_dir, proof_path)
-    assert result.valid, result.reason
-    return np.concatenate([np.asarray(t, dtype=float) for t in result.outputs])
 
 
 @pytest.fixture(scope="module")
