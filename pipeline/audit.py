@@ -564,12 +564,15 @@ def events(rpc_url: str, *, deployments: str | os.PathLike | None = None, regist
     for log in logs:
         tx = chain.w3.eth.get_transaction(log["transactionHash"])
         gate = chain.contract(log["address"], gate_abi)
-        _fn, args = gate.decode_function_input(tx["input"])
-        instances = list(args["instances"])
-        slots, per_in, per_out = lay["slots"], lay["inputsPerSlot"], lay["outputsPerSlot"]
-        start = (slots if lay["hashedInputs"] else 0) + lay["paramHashes"] + slots * per_in
-        outputs = [[_signed(v) / 2 ** scale for v in instances[start + i * per_out: start + (i + 1) * per_out]]
-                   for i in range(slots)]
+        subjects, outputs = [], None  # None: sent through another contract, whose calldata is not the gate's
+        if tx["to"] and to_checksum_address(tx["to"]) == to_checksum_address(log["address"]):
+            _fn, args = gate.decode_function_input(tx["input"])
+            instances = list(args["instances"])
+            slots, per_in, per_out = lay["slots"], lay["inputsPerSlot"], lay["outputsPerSlot"]
+            start = (slots if lay["hashedInputs"] else 0) + lay["paramHashes"] + slots * per_in
+            outputs = [[_signed(v) / 2 ** scale for v in instances[start + i * per_out: start + (i + 1) * per_out]]
+                       for i in range(slots)]
+            subjects = ["0x" + bytes(s).hex() for s in args["subjects"]]
         receipt = chain.w3.eth.get_transaction_receipt(log["transactionHash"])
         effects = [e for e in (_decode_event(chain.w3.codec, abis, lg) for lg in receipt["logs"]
                                if lg["address"] == log["address"] and lg["logIndex"] != log["logIndex"]) if e]
@@ -577,8 +580,7 @@ def events(rpc_url: str, *, deployments: str | os.PathLike | None = None, regist
                     "gate": to_checksum_address(log["address"]), "modelId": model_id,
                     "statementKey": "0x" + bytes(log["topics"][1]).hex(),
                     "submitter": to_checksum_address(bytes(log["topics"][3])[-20:]),
-                    "subjects": ["0x" + bytes(s).hex() for s in args["subjects"]],
-                    "outputs": outputs, "effects": effects})
+                    "subjects": subjects, "outputs": outputs, "effects": effects})
     return out
 
 
@@ -615,7 +617,9 @@ def events_text(actions: list[dict]) -> str:
     lines = []
     for a in actions:
         lines.append(f"block {a['block']}  tx {a['transaction']}  gate {a['gate']}  submitter {a['submitter']}")
-        for i, (s, o) in enumerate(zip(a["subjects"], a["outputs"], strict=False)):
+        if a["outputs"] is None:
+            lines.append("  submitted through another contract: its calldata is not decoded here")
+        for i, (s, o) in enumerate(zip(a["subjects"], a["outputs"] or [], strict=False)):
             lines.append(f"  slot {i}: subject {s}  proven outputs {o}")
         for e in a["effects"]:
             args = ", ".join(f"{k}={v}" for k, v in e.items() if k != "event")
