@@ -40,10 +40,11 @@ from pathlib import Path
 
 from eth_utils import keccak, to_checksum_address
 
-from . import evm, installed_ezkl_version, native
+from . import evm, installed_ezkl_version, native, resources
 from . import manifest as manifest_mod
 from .artifacts import read_json, sha256_file
-from .errors import UsageError, ZkinferError
+from .compile import CircuitSettings
+from .errors import ResourceLimitError, UsageError, ZkinferError
 from .felt import FIELD_MODULUS, HALF_FIELD, felt_to_uint256, words
 from .layout import registry_layout
 from .srs import file_logrows
@@ -285,8 +286,11 @@ def audit(artifacts_dir: str | os.PathLike, rpc_url: str, *, deployments: str | 
     except ContractRevertError as e:
         r.add("registry record", False, f"the registry has no model {model_id} ({e.error_name or e.message})")
         return r
+    except Exception as e:  # not a ModelRegistry (no code, another ABI): web3 fails to decode the answer
+        r.add("registry record", False, f"{registry} does not answer as a ModelRegistry ({type(e).__name__})")
+        return r
     r.add("registry record", True, f"model {model_id}: verifier {rec['verifier']}, vk hash {rec['vkHash'][:18]}..., "
-          f"circuit id {rec['circuitId'][:18]}...", INFO)
+          f"circuit id {str(rec['circuitId'])[:18]}...", INFO)
 
     with tempfile.TemporaryDirectory(prefix="zkinfer-audit-", dir=scratch_dir) as tmp:
         rebuilt = _rebuild(r, artifacts_dir, manifest, srs_path, Path(tmp), chain.chain_id)
@@ -336,10 +340,17 @@ def _rebuild(r: AuditReport, d: Path, manifest: dict, srs_path: Path, tmp: Path,
     compiled, vk, pk = work / manifest_mod.COMPILED, work / manifest_mod.VK, work / manifest_mod.PK
     log = work / "rebuild.log"
     try:
+        need = resources.estimate(CircuitSettings.load(work / manifest_mod.SETTINGS))
+        short = resources.shortfall(need)
+        if short:  # (a LeNet-5 proving key is 4.4 GB: set up where the owner could)
+            raise ResourceLimitError(f"cannot rebuild {d} here: {short}")
         native.call(__import__("ezkl").compile_circuit, str(work / manifest_mod.ONNX), str(compiled),
                     str(work / manifest_mod.SETTINGS), log_path=log)
-        setup(compiled, srs_path, vk, pk, log)
-    except (native.NativeFailure, ZkinferError) as e:
+        with resources.watchdog("rebuilding the verifying key"):
+            setup(compiled, srs_path, vk, pk, log)
+    except ResourceLimitError:
+        raise
+    except (native.NativeFailure, ZkinferError, KeyError, TypeError, ValueError) as e:
         r.add("rebuild", False, f"network.onnx with settings.json does not compile and set up: {e}")
         return out
     pk.unlink(missing_ok=True)
@@ -354,7 +365,7 @@ def _identity_checks(r: AuditReport, manifest: dict, rec: dict, rebuilt: dict, d
     arts = manifest.get("artifacts") or {}
     vk_manifest = (arts.get(manifest_mod.VK) or {}).get("sha256")
     vk = rebuilt.get("vk_sha256")
-    reg_vk = rec["vkHash"][2:]
+    reg_vk = str(rec["vkHash"])[2:]
     r.add("vk vs manifest", vk is not None and vk == vk_manifest,
           f"rebuilt vk.key sha256 {str(vk)[:16]}...; the manifest records {str(vk_manifest)[:16]}...")
     r.add("vk vs registry", vk is not None and vk == reg_vk,
@@ -426,10 +437,10 @@ def _param_hashes(manifest: dict, rebuilt: dict) -> list[str] | None:
 
     if not rebuilt.get("compiled"):
         return None
-    zeros = [[0.0] * math.prod(s) for s in manifest["circuit"]["input_shapes"]]
     try:
+        zeros = [[0.0] * math.prod(s) for s in manifest["circuit"]["input_shapes"]]
         w = generate(zeros, rebuilt["compiled"], log_path=rebuilt["compiled"].parent / "rebuild.log")
-    except ZkinferError:
+    except (ZkinferError, KeyError, TypeError):
         return None
     return list((w.raw.get("processed_params") or {}).get("poseidon_hash") or [])
 

@@ -116,6 +116,8 @@ def test_a_model_id_of_another_model_fails(deployed, tmp_path):
     assert "is not Halo2Verifier compiled here" in r.check("verifier code").detail
     r = audit(pub, deployed.rpc, deployments=deployed.book, model_id=999)
     assert failed(r) == {"registry record"} and "UnknownModel" in r.check("registry record").detail
+    r = audit(pub, deployed.rpc, registry=address("no-registry-here"), model_id=deployed.model_id)
+    assert failed(r) == {"registry code", "registry record"}, r.text()
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
