@@ -295,6 +295,8 @@ def audit(artifacts_dir: str | os.PathLike, rpc_url: str, *, deployments: str | 
     with tempfile.TemporaryDirectory(prefix="zkinfer-audit-", dir=scratch_dir) as tmp:
         rebuilt = _rebuild(r, artifacts_dir, manifest, srs_path, Path(tmp), chain.chain_id)
         _identity_checks(r, manifest, rec, rebuilt, artifacts_dir)
+        if rebuilt.get("vk"):
+            _circuit_checks(r, manifest, rebuilt)
         _layout_checks(r, manifest, rec, rebuilt)
         if rebuilt.get("vk"):
             mode = (entry[1].get("verifierMode") if entry and entry[1].get("modelId") == model_id else None)
@@ -430,19 +432,54 @@ def _layout_checks(r: AuditReport, manifest: dict, rec: dict, rebuilt: dict) -> 
           f"the registry records {wc[:18]}...; the manifest's hashes {'agree' if hashes == recorded else 'differ'}")
 
 
-def _param_hashes(manifest: dict, rebuilt: dict) -> list[str] | None:
-    """The Poseidon hashes of the weights, from a witness of the rebuilt circuit on an all-zero input (they do not
-    depend on the input)."""
+def _witness(manifest: dict, rebuilt: dict) -> dict | None:
+    """A witness of the rebuilt circuit on an all-zero input (of the manifest's input shapes: other shapes do not
+    run), once: what its public instances are and the weights' hashes do not depend on the input."""
     from .witness import generate
 
-    if not rebuilt.get("compiled"):
-        return None
+    if "witness" not in rebuilt:
+        rebuilt["witness"] = None
+        if rebuilt.get("compiled"):
+            try:
+                zeros = [[0.0] * math.prod(s) for s in manifest["circuit"]["input_shapes"]]
+                rebuilt["witness"] = generate(zeros, rebuilt["compiled"],
+                                              log_path=rebuilt["compiled"].parent / "rebuild.log").raw
+            except (ZkinferError, KeyError, TypeError, ValueError):
+                pass
+    return rebuilt["witness"]
+
+
+def _param_hashes(manifest: dict, rebuilt: dict) -> list[str] | None:
+    """The Poseidon hashes of the weights a witness of the rebuilt circuit carries."""
+    w = _witness(manifest, rebuilt)
+    return None if w is None else list((w.get("processed_params") or {}).get("poseidon_hash") or [])
+
+
+def _circuit_checks(r: AuditReport, manifest: dict, rebuilt: dict) -> None:
+    """The manifest's description of the circuit (which the registry's layout and scale come from) against the
+    rebuilt circuit itself: its settings (visibility, scales, logrows) and its witness's public instances."""
+    from .layout import instance_layout
+
     try:
-        zeros = [[0.0] * math.prod(s) for s in manifest["circuit"]["input_shapes"]]
-        w = generate(zeros, rebuilt["compiled"], log_path=rebuilt["compiled"].parent / "rebuild.log")
-    except (ZkinferError, KeyError, TypeError):
-        return None
-    return list((w.raw.get("processed_params") or {}).get("poseidon_hash") or [])
+        c = manifest["circuit"]
+        settings = CircuitSettings.load(rebuilt["settings_path"])
+        fields = {f: (c.get(f), manifest_mod._settings_value(rebuilt["settings"], f))
+                  for f in manifest_mod.SETTINGS_FIELDS}
+        fields["visibility"] = (c.get("visibility"), settings.visibility)
+        w = _witness(manifest, rebuilt)
+        if w is not None:
+            lay = instance_layout(w, settings.visibility, sum(math.prod(s) for s in c["input_shapes"]))
+            fields["instance_layout"] = (c.get("instance_layout"), lay)
+    except (ZkinferError, KeyError, TypeError, ValueError, AttributeError) as e:
+        r.add("circuit description", False, f"the manifest's circuit section is incomplete ({type(e).__name__}: {e})")
+        return
+    wrong = [f for f, (said, real) in fields.items() if said != real]
+    if w is None:
+        wrong.append("input_shapes (the rebuilt circuit does not run on inputs of those shapes)")
+    r.add("circuit description", not wrong,
+          (f"the manifest's {', '.join(sorted(fields))} agree with the rebuilt circuit (its settings, and the "
+           "public instances of a witness on a zero input)") if not wrong else
+          f"the manifest's description differs from the rebuilt circuit: {', '.join(wrong)}")
 
 
 def _registry_code(chain, registry: str) -> tuple[bool, str]:

@@ -57,7 +57,8 @@ def test_a_fresh_deployment_passes(deployed, tmp_path):
     assert r.passed and r.exit_code == 0, r.text()
     assert r.model_id == deployed.model_id  # the deployments file's entry for the manifest's circuit
     for name in ("vk vs registry", "vk vs manifest", "manifest identity", "circuit id vs registry", "verifier code",
-                 "weight commitment", "instance layout", "registry code", "model active", "accepting gates"):
+                 "circuit description", "weight commitment", "instance layout", "registry code", "model active",
+                 "accepting gates"):
         assert r.check(name).ok, r.check(name).line()
     assert "byte for byte incl. solc metadata" in r.check("verifier code").detail
     assert "RiskAdjustedLending" in r.check("accepting gates").detail
@@ -83,6 +84,17 @@ def _edited_manifest(d, pub):
     (pub / "manifest.json").write_text(json.dumps(m, indent=2))
 
 
+def _self_consistent_lie(d, pub):
+    """A manifest claiming another output scale, its circuit id recomputed to match: only the rebuilt circuit
+    (and the registry's record) can tell."""
+    from pipeline import manifest as manifest_mod
+
+    m = json.loads((pub / "manifest.json").read_text())
+    m["circuit"]["output_scales"] = [m["circuit"]["output_scales"][0] + 1]
+    m["circuit_id"] = manifest_mod.circuit_id(m, json.loads((pub / "settings.json").read_text()))
+    (pub / "manifest.json").write_text(json.dumps(m, indent=2))
+
+
 def _other_srs(d, pub):
     import ezkl
 
@@ -97,9 +109,10 @@ def _other_srs(d, pub):
     (_other_settings, {"settings.json", "vk vs manifest", "vk vs registry", "manifest identity",
                        "circuit id vs registry", "verifier code"}),
     (_edited_manifest, {"manifest identity", "circuit id vs registry"}),
+    (_self_consistent_lie, {"circuit description", "circuit id vs registry", "instance layout"}),
     (_other_srs, {"srs file", "vk vs manifest", "vk vs registry", "manifest identity", "circuit id vs registry",
                   "verifier code"}),
-], ids=["network.onnx", "settings.json", "manifest.json", "srs"])
+], ids=["network.onnx", "settings.json", "manifest.json", "manifest-recomputed-id", "srs"])
 def test_a_differing_artifact_fails_naming_it(deployed, tmp_path, change, expected):
     pub = publish(deployed.credit.dir, tmp_path / "published")
     change(deployed, pub)
