@@ -18,9 +18,10 @@ it with the pinned solcjs, and compares, each as one line of the report:
   solc's metadata hash; immutables (split-vk: the key data contract's address; the reusable adapter's four)
   are read from the deployed code at the offsets solc reports, written into the compiled code, and then
   checked themselves (the data contracts' code is the rebuilt key or VKA);
-* the registry's instance layout, output scale and weight commitment with the rebuilt circuit's (hashed
-  weights: keccak256 of the param hashes a witness of the rebuilt circuit carries; fixed weights are in the
-  verifying key);
+* the manifest's description of the circuit (visibility, scales, instance layout) with the rebuilt circuit's
+  settings and a witness of it, and the registry's instance layout, output scale and weight commitment with
+  that description (hashed weights: keccak256 of the param hashes the witness carries; fixed weights are in
+  the verifying key);
 * the registry's and gates' code with this clone's contracts; whether the model is active, which gates
   accept it; whether the SRS is a ceremony file (a dev SRS is a warning on the local chain 31337 only).
 
