@@ -381,6 +381,33 @@ def submit_cmd(proof_paths, rpc, subjects, deployments_dir):
     _echo_json([asdict(r) for r in results])
 
 
+@cli.command("audit")
+@click.argument("artifacts_dir", metavar="ARTIFACTS", required=False, type=click.Path(file_okay=False))
+@RPC_OPTION
+@click.option("--deployments", "deployments", type=click.Path(),
+              help="The deployments file (deployments/<chainId>.json) or its folder.")
+@click.option("--registry", help="The ModelRegistry's address (default: the deployments file's).")
+@click.option("--model-id", type=click.IntRange(min=1), help="Model version (default: the file's for ARTIFACTS).")
+@click.option("--srs", "srs_path", type=click.Path(dir_okay=False),
+              help="The SRS file, when ARTIFACTS publishes only its identity.")
+@click.option("--events", "list_events", is_flag=True, help="List every action a gate took with the model.")
+def audit_cmd(artifacts_dir, rpc, deployments, registry, model_id, srs_path, list_events):
+    """Rebuild ARTIFACTS (network.onnx, settings.json, manifest.json, SRS) and check the deployed model against
+    it: exit 0 when everything matches, 1 on a mismatch, 2 for usage errors."""
+    from . import audit
+
+    if list_events:
+        click.echo(audit.events_text(audit.events(_rpc(rpc), deployments=deployments, registry=registry,
+                                                  model_id=model_id)))
+        return
+    if not artifacts_dir:
+        raise click.UsageError("give the published ARTIFACTS folder (or --events)")
+    report = audit.audit(artifacts_dir, _rpc(rpc), deployments=deployments, registry=registry,
+                         model_id=model_id, srs=srs_path)
+    click.echo(report.text())
+    sys.exit(report.exit_code)
+
+
 @cli.command("batch")
 @click.argument("circuit_dir", metavar="DIR", type=click.Path(file_okay=False))
 @click.argument("inputs_path", metavar="INPUTS", type=click.Path(dir_okay=False))

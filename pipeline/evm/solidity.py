@@ -5,10 +5,10 @@
     compile_solidity({"A.sol": text})        # any sources; `pipeline.evm.verifiers` compiles ezkl's with it
 
 Artifacts are JSON (schema ``zkinfer/contract-artifact@1``): contractName, sourceName, abi, bytecode,
-deployedBytecode, runtimeSize, compiler {name, version, settings}, buildKey. A build whose inputs have not
-changed (same sources, OpenZeppelin version, compiler and settings) reuses the artifacts on disk, and
-`recorded_abis` reads the ABIs of the last build without compiling at all (revert decoding needs no
-toolchain).
+deployedBytecode, runtimeSize, immutableReferences, compiler {name, version, settings}, buildKey. A build
+whose inputs have not changed (same sources, OpenZeppelin version, compiler and settings) reuses the artifacts
+on disk, and `recorded_abis` reads the ABIs of the last build without compiling at all (revert decoding needs
+no toolchain).
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def compile_solidity(sources: dict[str, str], settings: CompilerSettings = CONTR
         "sources": {name: {"content": text} for name, text in sources.items()},
         "settings": {
             **settings.standard_json(),
-            "outputSelection": {name: {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
+            "outputSelection": {name: {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object",
+                                             "evm.deployedBytecode.immutableReferences"]}
                                 for name in sources},
         },
     }
@@ -105,6 +106,8 @@ def compile_solidity(sources: dict[str, str], settings: CompilerSettings = CONTR
                 "bytecode": "0x" + c["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + deployed,
                 "runtimeSize": len(deployed) // 2,
+                # where the runtime code holds each immutable (byte offsets, 32 bytes each; zero until deployed)
+                "immutableReferences": c["evm"]["deployedBytecode"].get("immutableReferences", {}),
                 "compiler": compiler,
             }
     return artifacts

@@ -50,6 +50,7 @@ from .split_vk import (
     SPLIT_VK_VERIFIER_CONTRACT,
     VERIFIER_CONTRACT,
     VK_DATA_CONTRACT,
+    SplitVkSource,
     split_vk_source,
     vk_data_file,
 )
@@ -156,6 +157,54 @@ def vka_digest(words: list[bytes]) -> str:
     return "0x" + keccak(b"".join(words)).hex()
 
 
+@dataclass(frozen=True)
+class RenderedVerifier:
+    """A verifier rendered by ezkl from a verifying key and compiled (`render_verifier`), before any file."""
+
+    mode: VerifierMode
+    source: str  # the Solidity source, as compiled (split-vk: after `split_vk_source`)
+    artifact: dict  # the compiled contract (`compile_solidity`'s artifact of the mode's contract)
+    side: dict | None = None  # reusable: {"digest", "decimals", "words"} of the VKA
+    split: SplitVkSource | None = None  # split-vk: the key moved out of the source
+
+    @property
+    def unit_name(self) -> str:
+        return f"{_MODE_FILES[self.mode][0]}.sol"
+
+
+def render_verifier(vk: Path, settings_json: Path, srs: Path, mode: VerifierMode,
+                    settings: CompilerSettings = VERIFIER_SETTINGS, base_path: Path | None = None) -> RenderedVerifier:
+    """Render `mode`'s verifier for a verifying key with ezkl and compile it with the pinned solcjs, exactly
+    as `build_verifier` does (it calls this): the source unit is named ``<stem>.sol`` as in DIR/evm, so the
+    compiled code, solc's metadata hash included, is the same wherever it is rebuilt (`pipeline.audit`)."""
+    import ezkl
+
+    stem, contract = _MODE_FILES[mode]
+    side = split = None
+    with tempfile.TemporaryDirectory(prefix="zkinfer-evm-") as tmp:
+        tmp_sol = Path(tmp) / "Verifier.sol"
+        _render_with_ezkl(
+            lambda: ezkl.create_evm_verifier(str(vk), str(settings_json), str(tmp_sol),
+                                             str(Path(tmp) / "abi.json"), str(srs),
+                                             mode is VerifierMode.REUSABLE),
+            tmp_sol, "Solidity verifier")
+        source = tmp_sol.read_text()
+        if mode is VerifierMode.REUSABLE:
+            tmp_vka = Path(tmp) / "vka.bin"
+            _render_with_ezkl(
+                lambda: ezkl.create_evm_vka(str(vk), str(settings_json), str(tmp_vka), str(srs), VKA_DECIMALS),
+                tmp_vka, "verifying-key artifact")
+            words = _read_vka_words(tmp_vka)
+            side = {"digest": vka_digest(words), "decimals": VKA_DECIMALS, "words": ["0x" + w.hex() for w in words]}
+        if mode is VerifierMode.SPLIT_VK:
+            split = split_vk_source(source)
+            source = split.source
+        compiled = compile_solidity({f"{stem}.sol": source}, settings, base_path=base_path or Path(tmp))
+    if contract not in compiled:
+        raise SolidityCompileError(f"ezkl's verifier source defines no contract {contract}")
+    return RenderedVerifier(mode=mode, source=source, artifact=compiled[contract], side=side, split=split)
+
+
 def build_verifier(circuit_dir: str | os.PathLike, mode: VerifierMode | str | None = None,
                    settings: CompilerSettings = VERIFIER_SETTINGS, warn_eip170: bool = True, *,
                    reusable: bool | None = None) -> VerifierBuild:
@@ -171,8 +220,6 @@ def build_verifier(circuit_dir: str | os.PathLike, mode: VerifierMode | str | No
     EIP-170's 24,576 bytes, where it would not deploy on Ethereum. Rebuilds only when the verifying key,
     settings, SRS, ezkl, compiler or compiler settings changed.
     """
-    import ezkl
-
     mode = verifier_mode(mode, reusable) or VerifierMode.STANDARD
     m = manifest_mod.load(circuit_dir)
     vk, settings_json, srs = m.artifact(manifest_mod.VK), m.artifact(manifest_mod.SETTINGS), m.dir / manifest_mod.SRS
@@ -194,32 +241,14 @@ def build_verifier(circuit_dir: str | os.PathLike, mode: VerifierMode | str | No
     art = cached_artifact(art_path, build_key)
     side = cached_artifact(side_path, build_key) if side_path else None
     if art is None or not sol_path.exists() or (side_path and side is None):
-        with tempfile.TemporaryDirectory(prefix="zkinfer-evm-") as tmp:
-            tmp_sol = Path(tmp) / "Verifier.sol"
-            _render_with_ezkl(
-                lambda: ezkl.create_evm_verifier(str(vk), str(settings_json), str(tmp_sol),
-                                                 str(Path(tmp) / "abi.json"), str(srs),
-                                                 mode is VerifierMode.REUSABLE),
-                tmp_sol, "Solidity verifier")
-            source = tmp_sol.read_text()
-            if mode is VerifierMode.REUSABLE:
-                tmp_vka = Path(tmp) / "vka.bin"
-                _render_with_ezkl(
-                    lambda: ezkl.create_evm_vka(str(vk), str(settings_json), str(tmp_vka), str(srs),
-                                                VKA_DECIMALS),
-                    tmp_vka, "verifying-key artifact")
-                words = _read_vka_words(tmp_vka)
-                side = {"buildKey": build_key, "digest": vka_digest(words), "decimals": VKA_DECIMALS,
-                        "words": ["0x" + w.hex() for w in words]}
+        rendered = render_verifier(vk, settings_json, srs, mode, settings, base_path=evm_dir.parent)
+        source, side = rendered.source, rendered.side
+        if mode is VerifierMode.REUSABLE:
+            side = {"buildKey": build_key, **side}
         if mode is VerifierMode.SPLIT_VK:
-            split = split_vk_source(source)
-            source = split.source
-            side = vk_data_file(split, build_key, m.name)
-        compiled = compile_solidity({sol_path.name: source}, settings, base_path=evm_dir.parent)
-        if contract not in compiled:
-            raise SolidityCompileError(f"ezkl's verifier source defines no contract {contract}")
-        art = {**compiled[contract], "buildKey": build_key, "circuit": m.name, "circuitId": m.circuit_id,
-               "exceedsEip170": exceeds_eip170(compiled[contract])}
+            side = vk_data_file(rendered.split, build_key, m.name)
+        art = {**rendered.artifact, "buildKey": build_key, "circuit": m.name, "circuitId": m.circuit_id,
+               "exceedsEip170": exceeds_eip170(rendered.artifact)}
         if mode is VerifierMode.SPLIT_VK:
             art["vkDataKeccak"] = side["vkKeccak"]
         write_text_atomic(sol_path, source)
