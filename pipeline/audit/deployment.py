@@ -1,0 +1,111 @@
+"""The deployment under audit as it records itself: the deployments file, the registry's record of a model
+version (`_registry_record`, the one place the registry's struct is read) and the chain's logs (which gates
+accepted the model)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from eth_utils import keccak, to_checksum_address
+
+from .. import evm
+from ..artifacts import read_json
+from ..errors import UsageError
+
+GATE_CONTRACTS = ("RiskAdjustedLending", "AdaptiveCouponBond")
+
+
+def read_deployments(chain_id: int, deployments: str | os.PathLike | None) -> dict | None:
+    """The deployments file (or ``<chainId>.json`` in its folder), checked to be chain `chain_id`'s; its
+    path under ``_path``."""
+    if deployments is None:
+        return None
+    p = Path(deployments)
+    if p.is_dir():
+        p = p / f"{chain_id}.json"
+    if not p.is_file():
+        raise UsageError(f"deployments file not found: {p}")
+    data = read_json(p, "deployments file")
+    if not isinstance(data, dict) or "models" not in data or "contracts" not in data:
+        raise UsageError(f"{p} is not a zkinfer deployments file")
+    if data.get("chainId") != chain_id:
+        raise UsageError(f"{p} records chain {data.get('chainId')}, but the RPC endpoint is chain {chain_id}")
+    data["_path"] = str(p)
+    return data
+
+
+def model_entry(book: dict | None, manifest: dict, model_id: int | None) -> tuple[str, dict] | None:
+    """The deployments file's entry for the model: by id if given, else the manifest's circuit by name (or by
+    circuit id, or the only one)."""
+    if book is None:
+        return None
+    models = book["models"]
+    if model_id is not None:
+        return next(((n, e) for n, e in models.items() if e.get("modelId") == model_id), None)
+    for name, e in models.items():
+        if name == manifest.get("name"):
+            return name, e
+    same = [(n, e) for n, e in models.items() if e.get("circuitId") == manifest.get("circuit_id")]
+    if len(same) == 1:
+        return same[0]
+    if len(models) == 1:
+        return next(iter(models.items()))
+    raise UsageError(f"{book['_path']} records {len(models)} models and none is {manifest.get('name')!r}: "
+                     "give --model-id")
+
+
+def registry_address(book: dict | None, registry: str | None) -> str:
+    """`registry` if given, else the ModelRegistry the deployments file records."""
+    if registry is not None:
+        return registry
+    if book is None or "ModelRegistry" not in book["contracts"]:
+        raise UsageError("no registry: give --deployments FILE (recording a ModelRegistry) or --registry ADDRESS")
+    return book["contracts"]["ModelRegistry"]["address"]
+
+
+def _registry_record(chain, registry: str, model_id: int) -> dict:
+    """The registry's record of a model version, as a dict keyed by the struct's Solidity field names (bytes as
+    0x-hex, the layout as a dict), plus ``circuitId``: the circuit identity whatever the field is called
+    (``circuitId``, formerly ``manifestHash``, which `deploy` filled with the circuit id). The one place the
+    registry's struct is read: a change to it changes only this function."""
+    art = evm.contract_artifact("ModelRegistry")
+    reg = chain.contract(registry, art["abi"])
+    raw = chain.call(reg.functions.model(model_id), f"reading model {model_id} from the registry {registry}")
+    [fn] = [i for i in art["abi"] if i.get("type") == "function" and i.get("name") == "model"]
+    rec = _named(fn["outputs"][0]["components"], raw)
+    rec.setdefault("circuitId", rec.get("manifestHash"))
+    return rec
+
+
+def _named(components: list[dict], values) -> dict:
+    from ..chain.client import display
+
+    out = {}
+    for c, v in zip(components, values, strict=True):
+        out[c["name"]] = _named(c["components"], v) if c.get("components") else display(v)
+    return out
+
+
+def gate_abi() -> list[dict]:
+    """The ABI a gate is read through (`acceptedModel`, `submit`'s calldata): RiskAdjustedLending's, whose
+    InferenceGate part every zkinfer gate shares."""
+    return evm.contract_artifact("RiskAdjustedLending")["abi"]
+
+
+def event_logs(chain, signature: str, *topics: str | None) -> list:
+    """Every log (from block 0) of the event with that signature whose indexed topics are `topics` (None: any)."""
+    return chain.w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest",
+                                  "topics": ["0x" + keccak(text=signature).hex(), *topics]})
+
+
+def uint_topic(value: int) -> str:
+    """An indexed uint256 as a log topic."""
+    return "0x" + value.to_bytes(32, "big").hex()
+
+
+def accepting_gates(chain, model_id: int, also: list[str]) -> list[str]:
+    """Every contract that emitted ModelAccepted(modelId) (logs from block 0), and `also`."""
+    logs = event_logs(chain, "ModelAccepted(uint256,uint16)", uint_topic(model_id))
+    found = [to_checksum_address(log["address"]) for log in logs] + [to_checksum_address(a) for a in also]
+    return list(dict.fromkeys(found))
