@@ -37,7 +37,7 @@ def events(rpc_url: str, *, deployments: str | os.PathLike | None = None, regist
         if entry is None:
             raise UsageError("no model id: give --model-id N")
         model_id = int(entry[1]["modelId"])
-    rec = _registry_record(chain, to_checksum_address(registry), model_id)
+    rec = _registry_record(chain, registry, model_id)
     lay, scale = rec["instanceLayout"], rec["outputScale"]
     abi = gate_abi()
     logs = event_logs(chain, "StatementConsumed(bytes32,uint256,address)", None, uint_topic(model_id))

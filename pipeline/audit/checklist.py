@@ -7,8 +7,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from eth_utils import to_checksum_address
-
 from ..errors import UsageError
 from .circuit import circuit_checks, identity_checks, layout_checks
 from .contracts import activity_checks, registry_code, verifier_checks
@@ -32,10 +30,6 @@ def audit(artifacts_dir: str | os.PathLike, rpc_url: str, *, deployments: str | 
     chain = Chain(rpc_url)
     book = read_deployments(chain.chain_id, deployments)
     registry = registry_address(book, registry)
-    try:
-        registry = to_checksum_address(registry)
-    except ValueError:
-        raise UsageError(f"--registry {registry!r} is not an address") from None
     entry = model_entry(book, manifest, model_id)
     if model_id is None:
         if entry is None:

@@ -56,12 +56,15 @@ def model_entry(book: dict | None, manifest: dict, model_id: int | None) -> tupl
 
 
 def registry_address(book: dict | None, registry: str | None) -> str:
-    """`registry` if given, else the ModelRegistry the deployments file records."""
-    if registry is not None:
-        return registry
-    if book is None or "ModelRegistry" not in book["contracts"]:
-        raise UsageError("no registry: give --deployments FILE (recording a ModelRegistry) or --registry ADDRESS")
-    return book["contracts"]["ModelRegistry"]["address"]
+    """`registry` if given, else the ModelRegistry the deployments file records; checksummed."""
+    if registry is None:
+        if book is None or "ModelRegistry" not in book["contracts"]:
+            raise UsageError("no registry: give --deployments FILE (recording a ModelRegistry) or --registry ADDRESS")
+        registry = book["contracts"]["ModelRegistry"]["address"]
+    try:
+        return to_checksum_address(registry)
+    except ValueError:
+        raise UsageError(f"--registry {registry!r} is not an address") from None
 
 
 def _registry_record(chain, registry: str, model_id: int) -> dict:
