@@ -244,6 +244,16 @@ def test_a_hashed_input_without_its_salt_is_refused(circuits, tmp_path):
     r = zkinfer("prove", c.dir, bad, "--out", tmp_path / "p.json")
     assert r.returncode == 2 and "bad-salt.json salt[1]: salt '0xzz' is not 0x and 32 hex digits" in r.stderr
     assert not (tmp_path / "p.json").exists()
+    salts = [salt_for(PD_HALF), salt_for(PD_MID)]
+    good = tmp_path / "salted.json"
+    good.write_text(json.dumps({"input_data": [PD_HALF, PD_MID], "salt": salts}))
+    r = zkinfer("prove", c.dir, good, "--out", tmp_path / "p.json")
+    assert r.returncode == 0, r.stderr
+    proof = (tmp_path / "p.json").read_text()
+    assert not any(x[2:] in proof or str(int(x, 16)) in proof for x in salts)  # the salt stays off the file
+    assert [int(v, 16) for v in json.loads(proof)["calldata"]["instances"][:2]] == [
+        int(chain.feature_commitment(c.dir, x, salt), 16) for x, salt in zip([PD_HALF, PD_MID], salts, strict=True)]
+    assert zkinfer("verify", c.dir, tmp_path / "p.json").returncode == 0
 
     from pipeline.jobs.sources import read_inputs
     from pipeline.prove import Prover
