@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import EZKL_VERSION, __version__, installed_ezkl_version, require_ezkl, resources
+from . import blinding as blinding_mod
 from . import fidelity as fidelity_mod
 from . import inputs as inputs_mod
 from . import keys as keys_mod
@@ -272,7 +273,9 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
     ladder (ResourceLimitError) before anything is allocated.
     """
     references = fidelity_mod.reference_outputs(plan.reference, plan.sig, plan.validation, plan.variables)
-    circuit_validation = [prepared.circuit_values(s) for s in plan.validation]
+    # Hashed inputs: each validation sample's slots get random salts, which must change nothing the gate sees.
+    per_sample = options.batch_size or 1
+    salts = blinding_mod.random_salts(per_sample * len(plan.validation), options.seed)
     tolerance = options.tolerance or fidelity_mod.default_tolerance(references)
     n_classes = _n_classes(prepared.sig, {}, options.task)
     staged_data = staging / STAGED_CALIBRATION
@@ -307,6 +310,9 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
             write_json_atomic(out_dir / FAILED_REPORT, {"passed": False, "failures": [short], "attempts": attempts_log})
             raise ResourceLimitError(f"stopped before calibration attempt {i}'s circuit (logrows {settings.logrows}) "
                                      f"was mock-proven and set up: {short} (report: {out_dir / FAILED_REPORT})")
+        circuit_validation = [prepared.circuit_values(v, salts[j * per_sample:(j + 1) * per_sample],
+                                                      settings.input_scales)
+                              for j, v in enumerate(plan.validation)]
         t0 = time.perf_counter()
         with resources.watchdog(f"checking calibration attempt {i}'s circuit"):
             report, first_witness = fidelity_mod.measure(
@@ -314,6 +320,14 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
                 plan.validation_source, scratch_dir=staging, log_path=staging / BUILD_LOG,
                 reference_kind=plan.reference.kind)
         timings["fidelity"] = timings.get("fidelity", 0.0) + time.perf_counter() - t0
+        # The first witness is of the first sample that ran (salts are distinct, so only its own can match).
+        if prepared.blinding and first_witness and not any(
+                blinding_mod.carried_exactly(first_witness["inputs"], prepared.blinding,
+                                             salts[j * per_sample:(j + 1) * per_sample])
+                for j in range(len(plan.validation))):
+            raise UnsupportedModelError(f"{plan.onnx_path}: the circuit does not carry a salt's elements exactly "
+                                        f"({prepared.blinding['bits']} bits each): a publisher's commitment would "
+                                        "not match the proof's")
         entry.update(passed=report["passed"], max_abs_error=report["max_abs_error"],
                      label_agreement=report.get("label_agreement"), failures=report["failures"])
         verdict = "passed" if report["passed"] else "; ".join(report["failures"])
@@ -338,8 +352,13 @@ def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, 
               progress: Progress | None) -> BuildResult:
     timings: dict[str, float] = {}
     shutil.copyfile(plan.onnx_path, staging / manifest_mod.SOURCE_ONNX)
+    blinding = blinding_mod.plan(options.visibility.input, [t.name for t in plan.sig.inputs],
+                                 [t.elem_type for t in plan.sig.inputs],
+                                 [list(t.concrete_shape(plan.variables)) for t in plan.sig.inputs],
+                                 options.batch_size or 1, options.circuit_args.decomp_base,
+                                 options.circuit_args.decomp_legs)
     prepared = prepare_mod.prepare_model(plan.onnx_path, plan.sig, plan.variables, plan.calibration,
-                                         staging / manifest_mod.ONNX, skip=options.skip_rewrites)
+                                         staging / manifest_mod.ONNX, skip=options.skip_rewrites, blinding=blinding)
     for r in prepared.rewrites:
         _say(progress, f"rewrite {r['rewrite']}: {'; '.join(r['changes'])}")
     _say(progress, f"reference: {plan.reference.kind} ({plan.reference.why})")
@@ -371,8 +390,8 @@ def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, 
     timings["setup"] = time.perf_counter() - t0
 
     write_json_atomic(staging / manifest_mod.FIDELITY, report)
-    write_text_atomic(staging / manifest_mod.SAMPLES,
-                      "".join(json.dumps({"input_data": s}) + "\n" for s in plan.validation[:N_SAMPLES_SAVED]))
+    write_text_atomic(staging / manifest_mod.SAMPLES, _samples_text(plan.validation[:N_SAMPLES_SAVED], prepared,
+                                                                    options))
 
     artifact_names = manifest_mod.CIRCUIT_FILES
     artifacts = {n: {"sha256": sha256_file(staging / n), "bytes": (staging / n).stat().st_size} for n in artifact_names}
@@ -409,6 +428,21 @@ def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, 
     return BuildResult(manifest=m, rebuilt=True, fidelity=report)
 
 
+def _samples_text(samples: list, prepared: prepare_mod.PreparedModel, options: BuildOptions) -> str:
+    """samples.jsonl: a few validation inputs ready for `zkinfer prove`; a hashed-input circuit's with a salt
+    per slot (demonstration salts, reproducible from the seed, which hide nothing)."""
+    k = options.batch_size or 1
+    salts = blinding_mod.random_salts(k * len(samples), options.seed + 1)
+    lines = []
+    for j, sample in enumerate(samples):
+        obj = {"input_data": sample}
+        if prepared.blinding:
+            mine = [blinding_mod.format_salt(x) for x in salts[j * k:(j + 1) * k]]
+            obj["salt"] = mine[0] if k == 1 else mine
+        lines.append(json.dumps(obj) + "\n")
+    return "".join(lines)
+
+
 def _circuit_entry(options: BuildOptions, plan: _Plan, prepared: prepare_mod.PreparedModel,
                    settings: CircuitSettings, first_witness: dict) -> dict:
     """The manifest's `circuit` section: shapes, scales, visibility and where each public value sits."""
@@ -428,6 +462,8 @@ def _circuit_entry(options: BuildOptions, plan: _Plan, prepared: prepare_mod.Pre
                                                       sum(t.numel({}) for t in sig.inputs)),
     }
     circuit["num_instances"] = layout_mod.num_instances(circuit["instance_layout"])
+    if prepared.blinding:  # hashed inputs: where each subject's salt sits, inside the hash (`pipeline.blinding`)
+        circuit["blinding"] = prepared.blinding
     # Hashed weights: the Poseidon hashes every proof carries, which a registry pins (input-independent).
     circuit["param_hashes"] = list((first_witness.get("processed_params") or {}).get("poseidon_hash") or [])
     return circuit

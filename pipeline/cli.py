@@ -350,9 +350,11 @@ def post_features_cmd(proof_paths, rpc, subjects, deployments_dir):
 @cli.command("commitment")
 @click.argument("circuit_dir", metavar="DIR", type=click.Path(file_okay=False))
 @click.argument("features", metavar="X1,X2,...")
-def commitment_cmd(circuit_dir, features):
-    """The feature commitment a publisher posts for one subject: Poseidon (hashed inputs) or keccak256
-    (public inputs) of the features, quantized as the circuit quantizes them."""
+@click.option("--salt", help="Hashed inputs: the subject's secret salt (0x and 32 hex digits), required.")
+def commitment_cmd(circuit_dir, features, salt):
+    """The feature commitment a publisher posts for one subject: Poseidon of the features and the
+    subject's salt (hashed inputs) or keccak256 of the features (public inputs), quantized as the circuit
+    quantizes them."""
     from . import chain
 
     values = []
@@ -361,7 +363,18 @@ def commitment_cmd(circuit_dir, features):
             values.append(float(text))
         except ValueError:
             raise click.UsageError(f"feature {i + 1} is not a number: {text.strip()!r}") from None
-    click.echo(chain.feature_commitment(circuit_dir, values))
+    click.echo(chain.feature_commitment(circuit_dir, values, salt))
+
+
+@cli.command("salt")
+@click.option("-n", "count", type=click.IntRange(min=1), default=1, show_default=True, help="How many.")
+def salt_cmd(count):
+    """Fresh random salts (128 bits each, one per line) for hashed-input subjects: the publisher and the
+    prover share a subject's salt and keep it secret; a new one per posting."""
+    from .blinding import new_salt
+
+    for _ in range(count):
+        click.echo(new_salt())
 
 
 @cli.command("submit")

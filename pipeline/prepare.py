@@ -7,7 +7,9 @@ Between export and compilation, because ezkl's front end reads some valid graphs
 1. every graph input gets its concrete shape (symbolic dimensions resolved by `resolve_dims`);
 2. the rewrites in `pipeline.rewrites` run in order, each working around one known ezkl miscompilation or
    gap (for example `Equal`'s output scale, or raw-amount inputs one fixed-point scale cannot hold);
-3. every graph output gets its concrete shape, and intermediate annotations are dropped.
+3. every graph output gets its concrete shape, and intermediate annotations are dropped;
+4. hashed inputs get room for their subjects' salts (`pipeline.blinding`, `pipeline.rewrites.blinding`),
+   sliced off inside the graph: last, after the calibrated rewrites too, so no rewrite ever sees them.
 
 Then, per calibration attempt, once ezkl has chosen the fixed-point scales, `apply_calibrated` runs the
 rewrites that depend on them (`pipeline.rewrites.CALIBRATED_REWRITES`) on that graph, before compilation.
@@ -24,20 +26,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .blinding import blind
 from .errors import UnsupportedModelError, UsageError
 from .export import OnnxSignature, inspect
 from .inputs import to_circuit_values
 from .rewrites import CALIBRATED_REWRITES, REWRITES, RewriteContext
+from .rewrites.blinding import add_blinding
 from .rewrites.shapes import concrete_inputs, concrete_outputs
 
 # Bump when a rewrite changes what it produces: builds keyed on an older version are redone.
-PREPARE_VERSION = 3
+PREPARE_VERSION = 4
 
 
 @dataclass
 class PreparedModel:
     path: Path
-    sig: OnnxSignature  # the prepared graph's signature: concrete shapes throughout
+    sig: OnnxSignature  # the prepared graph's signature (the features', before blinding): concrete shapes
     variables: dict[str, int]  # the source graph's symbolic dimensions, resolved
     rewrites: list[dict] = field(default_factory=list)  # [{"rewrite", "works_around", "changes": [...]}]
     # Per graph input, per feature along its last axis: the circuit is fed x / 2**m. None: no prescaling.
@@ -45,6 +49,8 @@ class PreparedModel:
     # Applied after calibration, for the last attempt's scales (same form as `rewrites`).
     after_calibration: list[dict] = field(default_factory=list)
     skip: tuple[str, ...] = ()
+    # Hashed inputs: where each row's salt goes (the manifest's circuit.blinding); None otherwise.
+    blinding: dict | None = None
     _before_calibrated: bytes = field(default=b"", repr=False)
 
     def apply_calibrated(self, input_scales: list[int]) -> list[dict]:
@@ -61,14 +67,18 @@ class PreparedModel:
         ctx = RewriteContext(samples=[], input_names=names, input_prescale=prescaled,
                              input_scales=dict(zip(names, (int(s) for s in input_scales), strict=True)))
         self.after_calibration = _run(CALIBRATED_REWRITES, model, ctx, self.skip, self.path)
+        if self.blinding:
+            add_blinding(model, self.blinding)
         onnx.save(model, str(self.path))
         return self.after_calibration
     # ezkl run arguments the prepared graph needs (`RewriteContext.run_args`), applied to every calibration.
     run_args: dict = field(default_factory=dict)
 
-    def circuit_values(self, sample: list[list[float]]) -> list[list[float]]:
-        """One sample as the values ezkl is given (prescaled where the manifest says so)."""
-        return to_circuit_values(sample, self.input_prescale)
+    def circuit_values(self, sample: list[list[float]], salts: list[int] | None = None,
+                       input_scales: list[int] | None = None) -> list[list[float]]:
+        """One sample as the values ezkl is given: prescaled where the manifest says so, and for hashed inputs
+        with each slot's salt (`salts`, at the chosen `input_scales`; None: zeros, for calibration)."""
+        return blind(to_circuit_values(sample, self.input_prescale), self.blinding, salts, input_scales)
 
     def manifest_entry(self) -> dict:
         entry = {"version": PREPARE_VERSION, "rewrites": self.rewrites, "after_calibration": self.after_calibration}
@@ -125,9 +135,9 @@ def check_rewrite_names(names) -> None:
 
 def prepare_model(source: str | os.PathLike, sig: OnnxSignature, variables: dict[str, int],
                   samples: list[list[list[float]]], out_path: str | os.PathLike,
-                  skip: tuple[str, ...] = ()) -> PreparedModel:
+                  skip: tuple[str, ...] = (), blinding: dict | None = None) -> PreparedModel:
     """Write the graph ezkl will compile to `out_path` and describe what was done to it. Rewrites named in
-    `skip` are not applied."""
+    `skip` are not applied. `blinding` (`pipeline.blinding.plan`): where hashed inputs take their salts."""
     import onnx
 
     model = onnx.load(str(source))
@@ -144,8 +154,13 @@ def prepare_model(source: str | os.PathLike, sig: OnnxSignature, variables: dict
     concrete_outputs(model, probe)
     out_path = Path(out_path)
     onnx.save(model, str(out_path))
-    return PreparedModel(path=out_path, sig=inspect(out_path), variables=variables, rewrites=applied,
-                         input_prescale=prescale, skip=tuple(skip), run_args=ctx.run_args)
+    prepared = PreparedModel(path=out_path, sig=inspect(out_path), variables=variables, rewrites=applied,
+                             input_prescale=prescale, skip=tuple(skip), run_args=ctx.run_args, blinding=blinding)
+    if blinding:
+        prepared._before_calibrated = model.SerializeToString()
+        add_blinding(model, blinding)
+        onnx.save(model, str(out_path))
+    return prepared
 
 
 def _run(rewrites, model, ctx: RewriteContext, skip, source) -> list[dict]:

@@ -7,6 +7,10 @@ The proof file is ezkl's proof.json plus zkinfer's fields (decoded outputs, EVM 
 with which circuit version): `pipeline.prooffile` defines it. `prove_rows` proves K separate inferences
 ("rows", one per slot of a K-slot circuit, see `layout.SlotLayout`) as one proof, padding a short list by
 repeating its last row, and lists the slots in the file.
+
+A hashed-input circuit hashes each subject's features with the subject's secret salt (`pipeline.blinding`):
+its inputs come with one salt per slot (`prove(..., salts=...)`; a row is then
+``{"input_data": ..., "salt": "0x..."}``), and an input without one is refused.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import __version__, layout, native, require_ezkl
+from . import blinding as blinding_mod
 from . import manifest as manifest_mod
 from . import witness as witness_mod
 from .artifacts import canonical_json, read_json, sha256_bytes
@@ -62,6 +67,10 @@ class Prover:
         self.input_sizes = [math.prod(s) for s in self.input_shapes]
         types = circuit.get("input_types") or ["float"] * len(self.input_shapes)
         self._bool_inputs = [t == "bool" for t in types]
+        self.blinding = circuit.get("blinding")  # hashed inputs: each slot's salt goes in with its features
+        if circuit.get("visibility", {}).get("input") == "hashed" and not self.blinding:
+            raise UsageError(f"{self.manifest.name} hashes its inputs without a salt (built before salts), so its "
+                             "commitments would reveal the features to a guesser: rebuild it")
 
     @property
     def circuit(self) -> dict:
@@ -72,9 +81,33 @@ class Prover:
         """How many inferences one proof covers and how they share the input (UsageError if unclear)."""
         return layout.slot_layout(self.circuit)
 
-    def parse_row(self, obj, where: str = "input") -> list[list[float]]:
+    def parse_row(self, obj, where: str = "input"):
         """Validate one inference (one slot's input, ezkl format) against the circuit. For K = 1 this is
-        `parse_input`; for K > 1 a whole K-slot input is refused with a message saying so."""
+        `parse_input`; for K > 1 a whole K-slot input is refused with a message saying so. Returns its
+        input_data, or for a circuit whose inputs take a salt ``{"input_data": ..., "salt": "0x..."}`` (the
+        salt from the object's "salt"; InputError when it is missing or malformed)."""
+        flat = self._parse_row_data(obj, where)
+        return self._with_salt(flat, obj, where)
+
+    def _with_salt(self, flat, obj, where: str):
+        given = obj.get("salt") if isinstance(obj, dict) else None
+        if not self.blinding:
+            if given is not None:
+                raise InputError(f"{where}: a salt was given, but {self.manifest.name}'s inputs are not hashed: "
+                                 "nothing would hide them")
+            return flat
+        salt = blinding_mod.parse_salt(given, where)
+        return {"input_data": flat, "salt": blinding_mod.format_salt(salt)}
+
+    def _split_row(self, row, where: str) -> tuple[list[list[float]], int | None]:
+        """A row from `parse_row` -> (input_data, salt or None)."""
+        if isinstance(row, dict):
+            return row["input_data"], blinding_mod.parse_salt(row.get("salt"), where)
+        if self.blinding:
+            blinding_mod.parse_salt(None, where)  # raises: a hashed-input row needs its salt
+        return row, None
+
+    def _parse_row_data(self, obj, where: str) -> list[list[float]]:
         s = self.slots
         if s.count == 1:
             return self.parse_input(obj, where)
@@ -102,12 +135,19 @@ class Prover:
             return False
         return True
 
-    def _checked_witness(self, flat: list[list[float]], wpath: Path, where: str) -> witness_mod.Witness:
-        """The witness of a parsed input, written to `wpath`; OutOfRangeError if it falls off a lookup table
-        or fails the circuit's constraints (what the prover would hang on or fail obscurely with)."""
+    def _checked_witness(self, flat: list[list[float]], wpath: Path, where: str,
+                         salts: list[int] | None = None) -> witness_mod.Witness:
+        """The witness of a parsed input (with its slots' salts, for hashed inputs), written to `wpath`;
+        OutOfRangeError if it falls off a lookup table or fails the circuit's constraints (what the prover
+        would hang on or fail obscurely with)."""
         compiled = self.dir / manifest_mod.COMPILED
-        w = witness_mod.generate(to_circuit_values(flat, self.circuit.get("input_prescale")), compiled,
-                                 out_path=wpath)
+        values = to_circuit_values(flat, self.circuit.get("input_prescale"))
+        if self.blinding:
+            if salts is None or len(salts) != self.slots.count:
+                raise InputError(f"{where}: this circuit's inputs are hashed with each subject's salt: give one "
+                                 f"salt per inference ({self.slots.count})")
+            values = blinding_mod.blind(values, self.blinding, salts, self.settings.input_scales)
+        w = witness_mod.generate(values, compiled, out_path=wpath)
         why = w.lookup_violation(self.settings) or witness_mod.constraint_violation(wpath, compiled)
         if why:
             raise OutOfRangeError(f"{where}: {why}")
@@ -119,11 +159,12 @@ class Prover:
 
         In a batch model the slots do not interact, so a pack's witness fails when one of its rows does;
         this names the row."""
-        flat = self.parse_row({"input_data": row}, where)
+        flat, salt = self._split_row(row, where)
+        flat = self._parse_row_data({"input_data": flat}, where)
         with tempfile.TemporaryDirectory(prefix="zkinfer-check-") as tmp:
             try:
                 self._checked_witness(self.slots.pack([flat] * self.slots.count), Path(tmp) / "witness.json",
-                                      where)
+                                      where, None if salt is None else [salt] * self.slots.count)
             except ProofError as e:
                 return e.message
         return None
@@ -133,14 +174,20 @@ class Prover:
         """Prove 1..K inferences (one ezkl input_data per row, one slot's worth each) as one proof.
 
         Fewer than K rows are padded by repeating the last row (marked `padding` in the file's `slots`).
+        A hashed-input circuit's rows are ``{"input_data": ..., "salt": "0x..."}`` (`parse_row`).
         Raises like `prove`; an OutOfRangeError does not say which row is at fault (see `check_row`).
         """
         k = self.slots.count
         if not 1 <= len(rows) <= k:
             raise UsageError(f"{where}: {len(rows)} rows for a circuit proving {k} inferences at once")
-        parsed = [self.parse_row({"input_data": r}, where) for r in rows]
+        split = [self._split_row(r, where) for r in rows]
+        parsed = [self._with_salt(self._parse_row_data({"input_data": flat}, where),
+                                  {} if salt is None else {"salt": blinding_mod.format_salt(salt)}, where)
+                  for flat, salt in split]
         padded = parsed + [parsed[-1]] * (k - len(parsed))
-        proof, self.last_outputs = self._prove(self.slots.pack(padded), where)
+        data = [self._split_row(r, where) for r in padded]
+        salts = None if self.blinding is None else [salt for _, salt in data]
+        proof, self.last_outputs = self._prove(self.slots.pack([flat for flat, _ in data]), where, salts)
         public_outputs = proof.outputs is not None
         proof.slots = [ProofSlot(slot=i, input_sha256=self._name(r), padding=i >= len(parsed),
                                  outputs=self.slots.outputs_of(proof.outputs, i) if public_outputs else None)
@@ -150,14 +197,16 @@ class Prover:
         return proof.to_json()
 
     def prove(self, input_data: list[list[float]], out_path: str | os.PathLike | None = None,
-              where: str = "input") -> dict:
+              where: str = "input", salts: str | list[str] | None = None) -> dict:
         """Prove one circuit input (all K slots of a K-slot circuit). `input_data` is ezkl's value: one flat
-        list per model input.
+        list per model input. `salts`: for hashed inputs, each slot's salt in slot order (0x and 32 hex
+        digits; one string for a one-slot circuit), required; for other circuits, none.
 
-        Raises InputError if the input does not fit the circuit, OutOfRangeError if it falls outside the
-        calibrated range, ProofError if proving fails. With `out_path` the proof file is written atomically.
+        Raises InputError if the input does not fit the circuit (or a salt is missing or malformed),
+        OutOfRangeError if it falls outside the calibrated range, ProofError if proving fails. With
+        `out_path` the proof file is written atomically.
         """
-        proof, self.last_outputs = self._prove(input_data, where)
+        proof, self.last_outputs = self._prove(input_data, where, self._slot_salts(salts, where))
         if out_path is not None:
             proof.write(out_path)
         return proof.to_json()
@@ -168,12 +217,24 @@ class Prover:
             return None
         return input_digest(flat, self._digest_key)
 
-    def _prove(self, input_data: list[list[float]], where: str) -> tuple[ProofFile, list[list[float]]]:
+    def _slot_salts(self, given, where: str) -> list[int] | None:
+        """A whole input's salts as given -> one integer per slot (None for a circuit without salts)."""
+        if not self.blinding:
+            if given is not None:
+                raise InputError(f"{where}: a salt was given, but {self.manifest.name}'s inputs are not hashed: "
+                                 "nothing would hide them")
+            return None
+        if given is None:
+            blinding_mod.parse_salt(None, where)  # raises, saying what a salt is
+        return blinding_mod.slot_salts(given, self.slots.count, where)
+
+    def _prove(self, input_data: list[list[float]], where: str,
+               salts: list[int] | None = None) -> tuple[ProofFile, list[list[float]]]:
         flat = self.parse_input({"input_data": input_data}, where)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
             wpath = Path(tmp) / "witness.json"
-            w = self._checked_witness(flat, wpath, where)
+            w = self._checked_witness(flat, wpath, where, salts)
             ppath = Path(tmp) / "proof.json"
             try:
                 import ezkl
@@ -204,9 +265,11 @@ class Prover:
 def prove_file(circuit_dir: str | os.PathLike, input_path: str | os.PathLike,
                out_path: str | os.PathLike) -> tuple[dict, list[list[float]]]:
     """`zkinfer prove DIR INPUT.json --out PROOF.json` -> (the proof file's content, the outputs, public or
-    private: the prover may see its own private outputs, the file never carries them)."""
+    private: the prover may see its own private outputs, the file never carries them). A hashed-input
+    circuit's input file carries each subject's salt: ``"salt": "0x..."`` (a list, one per slot, for K > 1)."""
     prover = Prover(circuit_dir)
     obj = read_json(input_path, "input file")
     flat = prover.parse_input(obj, str(input_path))
-    proof = prover.prove(flat, out_path, where=str(input_path))
+    proof = prover.prove(flat, out_path, where=str(input_path),
+                         salts=obj.get("salt") if isinstance(obj, dict) else None)
     return proof, prover.last_outputs

@@ -110,3 +110,5 @@ def test_batch_dimension_and_hashed_visibility(tmp_path):
     assert c["instance_layout"] == {"input_hashes": 1, "param_hashes": 0, "output_hashes": 0, "inputs": 0,
                                     "outputs": 2, "order": c["instance_layout"]["order"]}
     assert c["num_instances"] == 3
+    # Each row carries its own slot's salt inside the one hash: 6 elements of 24 bits (float32 inputs).
+    assert c["blinding"] == {"salt_bits": 128, "elements": 6, "bits": 24, "rows": [[0, 1]], "shapes": [[2, 10]]}

@@ -13,6 +13,7 @@ from model_helpers import make_mlp_onnx, write_input_file
 
 from pipeline import manifest as manifest_mod
 from pipeline import require_ezkl, srs
+from pipeline.blinding import new_salt
 from pipeline.build import BuildOptions, build_circuit
 from pipeline.compile import Visibility
 from pipeline.errors import ArtifactMismatchError, UsageError
@@ -105,7 +106,9 @@ def test_private_inputs_and_outputs_leave_no_trace_in_proof_files(tmp_path):
     built = build_circuit(onnx_path, cal, tmp_path / "c",
                           BuildOptions(visibility=Visibility(input="hashed", output="private"), max_attempts=1))
     prover = Prover(built.manifest.dir)
-    proof = prover.prove([[0.1, 0.2, 0.3, 0.4]], tmp_path / "p.json")
+    salt = new_salt()
+    proof = prover.prove([[0.1, 0.2, 0.3, 0.4]], tmp_path / "p.json", salts=salt)
+    assert salt[2:] not in json.dumps(proof) and str(int(salt, 16)) not in json.dumps(proof)
     assert "input_sha256" not in proof["zkinfer"] and "outputs" not in proof
     assert "pretty_public_inputs" not in proof and proof["outputs_public"] is False
     assert prover.last_outputs and len(prover.last_outputs[0]) == 1  # the prover still sees its own output
@@ -118,7 +121,7 @@ def test_private_inputs_and_outputs_leave_no_trace_in_proof_files(tmp_path):
     from pipeline.jobs import run_batch
 
     rows = tmp_path / "rows.jsonl"
-    rows.write_text(json.dumps({"input_data": [[0.1, 0.2, 0.3, 0.4]]}) + "\n")
+    rows.write_text(json.dumps({"input_data": [[0.1, 0.2, 0.3, 0.4]], "salt": salt}) + "\n")
     first = run_batch(built.manifest.dir, rows, tmp_path / "run1")
     second = run_batch(built.manifest.dir, rows, tmp_path / "run2")
     files = [next((d / "proofs").glob("*.json")) for d in (tmp_path / "run1", tmp_path / "run2")]

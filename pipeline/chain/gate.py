@@ -1,6 +1,6 @@
 """Acting on proofs through a deployed gate: feature commitments, subjects, posting features, submitting.
 
-    feature_commitment("circuits/credit_risk", features)               # what the oracle posts for a subject
+    feature_commitment("circuits/credit_risk", features, salt)         # what the oracle posts for a subject
     post_features(["proof.json"], rpc_url, subjects=[borrower])        # the oracle's part, from proofs
     [s] = submit(["proof.json"], rpc_url, subjects=[borrower])         # s.effects: the new rate
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from eth_utils import to_checksum_address
 
+from .. import blinding as blinding_mod
 from .. import layout
 from .. import manifest as manifest_mod
 from ..errors import ChainError, UsageError
@@ -28,10 +29,11 @@ from .client import Chain, display
 from .deployments import DEFAULT_DEPLOYMENTS_DIR, INCOMPLETE, DeploymentsBook
 
 
-def feature_commitment(circuit_dir: str | os.PathLike, features: list[float]) -> str:
+def feature_commitment(circuit_dir: str | os.PathLike, features: list[float], salt: str | None = None) -> str:
     """What a feature publisher posts for one subject, from the subject's raw features (one slot's
-    inputs, flattened): the features quantized as the circuit quantizes them, then hashed like
-    `slot_commitments`. Hex, 0x-prefixed."""
+    inputs, flattened) and, for hashed inputs, the subject's secret salt (0x and 32 hex digits, required;
+    `pipeline.blinding`): the features quantized as the circuit quantizes them, the salt's elements after
+    them, then hashed like `slot_commitments`. Hex, 0x-prefixed."""
     import ezkl
 
     m = manifest_mod.load(circuit_dir)
@@ -39,7 +41,17 @@ def feature_commitment(circuit_dir: str | os.PathLike, features: list[float]) ->
     expected = layout.features_per_subject(m)
     if len(features) != expected:
         raise UsageError(f"{m.name} takes {expected} features per subject, got {len(features)}")
-    felts = quantize(_as_circuit_takes(m, features), m.circuit["input_scales"][0])
+    scale = m.circuit["input_scales"][0]
+    felts = quantize(_as_circuit_takes(m, features), scale)
+    blinding = m.circuit.get("blinding")
+    if hashed and not blinding:
+        raise UsageError(f"{m.name} hashes its inputs without a salt (built before salts): rebuild it")
+    if blinding:
+        felts += quantize(blinding_mod.element_values(blinding_mod.parse_salt(salt, "commitment"), blinding, scale),
+                          scale)
+    elif salt is not None:
+        raise UsageError(f"{m.name}'s inputs are public: a salt would hide nothing (commitments of public inputs "
+                         "are keccak256 of the values)")
     values = [ezkl.poseidon_hash(felts)[0]] if hashed else felts
     return "0x" + layout.commitment([felt_to_uint256(f) for f in values], hashed).hex()
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import layout, prooffile
+from ..blinding import new_salt
 from ..errors import ProofError, UsageError
 from ..layout import SlotLayout
 from ..prooffile import ProofFile, ProofSlot
@@ -400,7 +401,10 @@ def measure_throughput(circuit_dir: str | os.PathLike, n_inputs: int = 6, worker
         for i in range(n_inputs):
             base = samples[i % len(samples)]
             offset = 1e-6 * (i // len(samples))
-            rows.append(json.dumps({"input_data": [[v + offset for v in t] for t in base]}))
+            row = {"input_data": [[v + offset for v in t] for t in base]}
+            if prover.blinding:  # hashed inputs: each row its own subject's salt
+                row["salt"] = new_salt()
+            rows.append(json.dumps(row))
         inputs.write_text("\n".join(rows) + "\n")
         summary = run_batch(circuit_dir, inputs, Path(tmp) / "out", workers=workers, backend=backend,
                             threads_per_worker=threads_per_worker)

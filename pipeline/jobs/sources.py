@@ -7,6 +7,10 @@ Two formats, chosen by the file's extension:
 * CSV (``.csv``): a header of feature names, then one row of numbers per inference, for circuits with one
   input tensor per inference; a column named ``id`` is the row's label rather than a feature.
 
+A hashed-input circuit hashes each subject's features with the subject's secret salt (`pipeline.blinding`):
+every row then carries it, ``"salt": "0x..."`` in JSONL, a ``salt`` column in CSV; a row without one, or with
+a malformed one, fails alone naming its line. The salt is part of the row's content, hence of its job id.
+
 A row is always ONE inference. For a circuit proving K inferences at once (`layout.SlotLayout`) that is
 one slot's input, and the coordinator packs K rows into each proof; a line holding a whole K-slot input
 is a bad row (the message says so).
@@ -39,6 +43,7 @@ from ..prove import input_digest
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 LABEL_COLUMN = "id"
+SALT_COLUMN = "salt"
 ID_HEX_DIGITS = 32
 
 
@@ -143,12 +148,18 @@ def _read_csv(p: Path, circuit_id: str, parse_input, key: bytes | None) -> Itera
         raise UsageError(f"inputs file {p} is empty: a CSV needs a header of feature names")
     header = [h.strip() for h in header]
     label_col = header.index(LABEL_COLUMN) if LABEL_COLUMN in header else None
-    features = [i for i, h in enumerate(header) if i != label_col]
+    salt_col = header.index(SALT_COLUMN) if SALT_COLUMN in header else None
+    features = [i for i, h in enumerate(header) if i not in (label_col, salt_col)]
     # Check the header against the circuit once, with a zero row: a file whose columns do not fit the
     # circuit is a usage error, not thousands of failed jobs.
+    probe = {"input_data": [[0.0] * len(features)]}
     try:
-        parse_input({"input_data": [[0.0] * len(features)]}, f"{p.name} header")
+        parse_input(probe | ({SALT_COLUMN: "0x" + "0" * 32} if salt_col is not None else {}), f"{p.name} header")
     except InputError as e:
+        if salt_col is None and "no salt" in e.message:
+            raise UsageError(f"{p}: no {SALT_COLUMN!r} column: this circuit's inputs are hashed with each "
+                             "subject's secret salt, so every row needs one (`zkinfer salt` makes fresh ones)"
+                             ) from None
         raise UsageError(f"{p}: {len(features)} feature columns do not fit the circuit ({e.message})") from None
 
     for cells in rows:
@@ -158,12 +169,15 @@ def _read_csv(p: Path, circuit_id: str, parse_input, key: bytes | None) -> Itera
         where = f"{p.name} line {lineno}"
         raw = ",".join(cells)
         label = cells[label_col].strip() if label_col is not None and label_col < len(cells) else None
-        values = [c for i, c in enumerate(cells) if i != label_col]
+        values = [c for i, c in enumerate(cells) if i not in (label_col, salt_col)]
         try:
             if len(values) != len(features):
                 raise InputError(f"{where}: {len(values)} values, the header has {len(features)} feature columns")
             row = [_number(v, header[i], where) for v, i in zip(values, features, strict=True)]
-            input_data = parse_input({"input_data": [row]}, where)
+            obj = {"input_data": [row]}
+            if salt_col is not None:
+                obj[SALT_COLUMN] = cells[salt_col].strip() if salt_col < len(cells) else ""
+            input_data = parse_input(obj, where)
         except InputError as e:
             yield _bad(circuit_id, where, label or None, raw, e.message)
             continue

@@ -74,12 +74,18 @@ class TestCircuit:
     name: str
     input_shapes: list[list[int]]
 
-    def prove(self, features: list[list[float]], out: Path) -> Path:
-        """Prove one input (one flat list per input tensor) with zkinfer's prover; writes the proof file."""
+    def prove(self, features: list[list[float]], out: Path, salts: list[str] | None = None) -> Path:
+        """Prove one input (one flat list per input tensor) with zkinfer's prover; writes the proof file.
+        Hashed inputs take one salt per slot: by default each slot's `salt_for` its features."""
+        from onchain_helpers import salt_for
+
         from pipeline.prove import Prover
 
         out.parent.mkdir(parents=True, exist_ok=True)
-        Prover(self.dir).prove(features, out)
+        prover = Prover(self.dir)
+        if prover.blinding and salts is None:
+            salts = [salt_for(row[0]) for row in prover.slots.unpack(features)]
+        prover.prove(features, out, salts=salts)
         return out
 
 

@@ -38,6 +38,12 @@ def address_subject(addr: str) -> bytes:
     return bytes(12) + bytes.fromhex(addr[2:])
 
 
+def salt_for(features: list[float], label: str = "") -> str:
+    """A test subject's salt, fixed by its features (and a label, to tell two salts apart): what a real
+    publisher draws at random (`zkinfer salt`) and shares with the prover."""
+    return "0x" + keccak(text=f"salt:{label}:{json.dumps(features)}")[:16].hex()
+
+
 def period_subject(period: int) -> bytes:
     return period.to_bytes(32, "big")
 

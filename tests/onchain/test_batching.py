@@ -10,7 +10,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from onchain_helpers import address, address_subject, expect_revert, load
+from onchain_helpers import address, address_subject, expect_revert, load, salt_for
 
 from pipeline import chain
 
@@ -101,7 +101,7 @@ def test_hashed_inputs_bind_each_row_to_its_borrowers_commitment(lending):
     env, handle, proof = lending, lending.hashed, lending.hashed_proof
     c = env.circuits["credit_hashed_k2"]
     cal, dee = address("k-cal"), address("k-dee")
-    posted = [chain.feature_commitment(c.dir, x) for x in (PD_HALF, PD_MID)]
+    posted = [chain.feature_commitment(c.dir, x, salt_for(x)) for x in (PD_HALF, PD_MID)]
     # What the oracle computes off-chain is what the circuit hashed: the proof's first two instances.
     assert [int(h, 16) for h in posted] == instances(proof)[:2]
     post_commitments(env, handle, [cal, dee], [bytes.fromhex(h[2:]) for h in posted])
@@ -134,7 +134,7 @@ def test_hashed_input_proof_against_the_wrong_commitment(lending):
     env, handle, proof = lending, lending.hashed, lending.hashed_proof
     c = env.circuits["credit_hashed_k2"]
     eve, fox = address("k-eve"), address("k-fox")
-    mine, other = (chain.feature_commitment(c.dir, x) for x in (PD_HALF, PD_MID))
+    mine, other = (chain.feature_commitment(c.dir, x, salt_for(x)) for x in (PD_HALF, PD_MID))
     post_commitments(env, handle, [eve, fox], [bytes.fromhex(other[2:]), bytes.fromhex(other[2:])])
     digest = handle.gate.functions.commitmentDigest
     err = expect_revert(
@@ -153,28 +153,127 @@ def test_one_borrower_in_two_slots_acts_consistently(lending):
     c = env.circuits["credit_hashed_k2"]
     gil = address("k-gil")
     padded = load(c.prove([PD_MID, PD_MID], env.ddir.parent / "padded.json"))
-    post_commitments(env, handle, [gil], [bytes.fromhex(chain.feature_commitment(c.dir, PD_MID)[2:])])
+    post_commitments(env, handle, [gil], [bytes.fromhex(chain.feature_commitment(c.dir, PD_MID, salt_for(PD_MID))[2:])])
     s = submit(env, handle, padded, [gil, gil])
     assert [(e["borrower"], e["newRateBps"]) for e in s.effects] == [(gil, RATE_MID), (gil, RATE_MID)]
     assert rate(handle, gil) == RATE_MID
     expect_revert(lambda: submit(env, handle, padded, [gil, gil]), "StatementAlreadyConsumed")
 
 
-def test_oracle_computes_commitments_with_the_cli(circuits):
-    """`zkinfer commitment DIR X1,...`: what the publisher posts, with usage errors (exit 2) for bad features."""
+def zkinfer(*args):
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True, text=True)
 
-    def zkinfer(*args):
-        return subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True, text=True)
+
+def test_oracle_computes_commitments_with_the_cli(circuits):
+    """`zkinfer commitment DIR X1,... --salt S`: what the publisher posts, with usage errors (exit 2) for bad
+    features and a missing or malformed salt; `zkinfer salt` makes fresh salts."""
+    c = circuits["credit_hashed_k2"]
+    salt = salt_for(PD_MID)
+    ok = zkinfer("commitment", c.dir, ",".join(str(x) for x in PD_MID), "--salt", salt)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == chain.feature_commitment(c.dir, PD_MID, salt)
+    bad = zkinfer("commitment", c.dir, "0.25,0,zero,0", "--salt", salt)
+    assert bad.returncode == 2 and "feature 3 is not a number: 'zero'" in bad.stderr
+    short = zkinfer("commitment", c.dir, "0.25,0", "--salt", salt)
+    assert short.returncode == 2 and "takes 4 features per subject, got 2" in short.stderr
+    unsalted = zkinfer("commitment", c.dir, "0.25,0,0,0")
+    assert unsalted.returncode == 2 and "no salt" in unsalted.stderr
+    malformed = zkinfer("commitment", c.dir, "0.25,0,0,0", "--salt", "0x1234")
+    assert malformed.returncode == 2 and "is not 0x and 32 hex digits" in malformed.stderr
+    assert "Traceback" not in bad.stderr
+    for r in (short, unsalted, malformed):
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    fresh = zkinfer("salt", "-n", "3")
+    salts = fresh.stdout.split()
+    assert fresh.returncode == 0 and len(set(salts)) == 3
+    assert all(len(x) == 34 and x.startswith("0x") and int(x, 16) >= 0 for x in salts)
+
+
+def test_salted_commitment_hides_the_features_and_the_gate_binds_the_salt(lending, tmp_path):
+    """A hashed input's commitment is Poseidon over the quantized features and the subject's salt: the proof's
+    hash instance equals the publisher's `feature_commitment(features, salt)`, the same features under
+    another salt give an unrelated commitment, and neither is the unsalted hash a guesser would compute.
+    On chain: the salted posting is accepted, a proof of the same features under another salt is refused."""
+    import ezkl
+
+    from pipeline import manifest
+    from pipeline.felt import quantize
+
+    env, handle = lending, lending.hashed
+    c = env.circuits["credit_hashed_k2"]
+    features = [PD_MID, PD_HALF]
+    mine = [salt_for(x, "mine") for x in features]
+    other = [salt_for(x, "other") for x in features]
+    proof = load(c.prove(features, tmp_path / "mine.json", salts=mine))
+    theirs = load(c.prove(features, tmp_path / "other.json", salts=other))
+    posted = [chain.feature_commitment(c.dir, x, s) for x, s in zip(features, mine, strict=True)]
+    assert [int(h, 16) for h in posted] == instances(proof)[:2]
+    assert instances(theirs)[:2] == [int(chain.feature_commitment(c.dir, x, s), 16)
+                                     for x, s in zip(features, other, strict=True)]
+    assert set(instances(theirs)[:2]).isdisjoint(instances(proof)[:2])
+    assert proof["outputs"] == theirs["outputs"]  # the salt changes the commitment, never the model's answer
+    # The guesser's one hash: the features alone, quantized as the circuit does (what the gate saw before salts).
+    scale = manifest.load(c.dir).circuit["input_scales"][0]
+    guess = int.from_bytes(bytes.fromhex(ezkl.poseidon_hash(quantize(PD_MID, scale))[0]), "little")
+    assert guess not in instances(proof)
+
+    hugo, ivy = address("salt-hugo"), address("salt-ivy")
+    post_commitments(env, handle, [hugo, ivy], [bytes.fromhex(h[2:]) for h in posted])
+    expect_revert(lambda: submit(env, handle, theirs, [hugo, ivy]), "FeatureCommitmentMismatch",
+                  subject="0x" + address_subject(hugo).hex())
+    s = submit(env, handle, proof, [hugo, ivy])
+    assert [(e["borrower"], e["newRateBps"]) for e in s.effects] == [(hugo, RATE_MID), (ivy, RATE_HALF)]
+
+
+def test_a_hashed_input_without_its_salt_is_refused(circuits, tmp_path):
+    """`zkinfer prove` on a hashed-input circuit: an input file without a salt, or with a malformed one, is a
+    one-line usage error naming the file (exit 2); so is a batch CSV row, which fails alone."""
+    import json
 
     c = circuits["credit_hashed_k2"]
-    ok = zkinfer("commitment", c.dir, ",".join(str(x) for x in PD_MID))
-    assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.strip() == chain.feature_commitment(c.dir, PD_MID)
-    bad = zkinfer("commitment", c.dir, "0.25,0,zero,0")
-    assert bad.returncode == 2 and "feature 3 is not a number: 'zero'" in bad.stderr
-    short = zkinfer("commitment", c.dir, "0.25,0")
-    assert short.returncode == 2 and "takes 4 features per subject, got 2" in short.stderr
-    assert "Traceback" not in bad.stderr + short.stderr
+    no_salt = tmp_path / "no-salt.json"
+    no_salt.write_text(json.dumps({"input_data": [PD_HALF, PD_MID]}))
+    r = zkinfer("prove", c.dir, no_salt, "--out", tmp_path / "p.json")
+    assert r.returncode == 2 and "no-salt.json: no salt" in r.stderr and "Traceback" not in r.stderr
+    one = tmp_path / "one-salt.json"
+    one.write_text(json.dumps({"input_data": [PD_HALF, PD_MID], "salt": salt_for(PD_HALF)}))
+    r = zkinfer("prove", c.dir, one, "--out", tmp_path / "p.json")
+    assert r.returncode == 2 and "one salt per inference (2)" in r.stderr
+    bad = tmp_path / "bad-salt.json"
+    bad.write_text(json.dumps({"input_data": [PD_HALF, PD_MID], "salt": [salt_for(PD_HALF), "0xzz"]}))
+    r = zkinfer("prove", c.dir, bad, "--out", tmp_path / "p.json")
+    assert r.returncode == 2 and "bad-salt.json salt[1]: salt '0xzz' is not 0x and 32 hex digits" in r.stderr
+    assert not (tmp_path / "p.json").exists()
+    salts = [salt_for(PD_HALF), salt_for(PD_MID)]
+    good = tmp_path / "salted.json"
+    good.write_text(json.dumps({"input_data": [PD_HALF, PD_MID], "salt": salts}))
+    r = zkinfer("prove", c.dir, good, "--out", tmp_path / "p.json")
+    assert r.returncode == 0, r.stderr
+    proof = (tmp_path / "p.json").read_text()
+    assert not any(x[2:] in proof or str(int(x, 16)) in proof for x in salts)  # the salt stays off the file
+    assert [int(v, 16) for v in json.loads(proof)["calldata"]["instances"][:2]] == [
+        int(chain.feature_commitment(c.dir, x, salt), 16) for x, salt in zip([PD_HALF, PD_MID], salts, strict=True)]
+    assert zkinfer("verify", c.dir, tmp_path / "p.json").returncode == 0
+
+    from pipeline.jobs.sources import read_inputs
+    from pipeline.prove import Prover
+
+    prover = Prover(c.dir)
+    csv_path = tmp_path / "rows.csv"
+    csv_path.write_text("id,a,b,c,d,salt\n"
+                        f"ok,0,0,0,0,{salt_for(PD_HALF)}\n"
+                        "missing,0,0,0,0,\n"
+                        "short,0,0,0,0,0xabc\n")
+    specs = list(read_inputs(csv_path, prover.manifest.circuit_id, prover.parse_row))
+    assert specs[0].error is None and specs[0].input_data["salt"] == salt_for(PD_HALF)
+    assert "rows.csv line 3: salt '' is not 0x and 32 hex digits" in specs[1].error
+    assert "rows.csv line 4: salt '0xabc'" in specs[2].error
+    no_column = tmp_path / "nosalt.csv"
+    no_column.write_text("a,b,c,d\n0,0,0,0\n")
+    from pipeline.errors import UsageError
+
+    with pytest.raises(UsageError, match="no 'salt' column"):
+        list(read_inputs(no_column, prover.manifest.circuit_id, prover.parse_row))
 
 
 def test_hashed_inputs_need_one_input_per_subject(one_hash_k2):

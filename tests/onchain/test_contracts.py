@@ -7,7 +7,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from onchain_helpers import address, address_subject, advance_time, expect_revert, load
+from onchain_helpers import address, address_subject, advance_time, expect_revert, load, salt_for
 
 from pipeline import chain, evm
 
@@ -76,7 +76,7 @@ def post(env, borrower: str, proof: dict, layout: dict | None = None) -> None:
 def post_hashed(env, handle, circuit_dir, borrowers: list[str], features: list[list[float]]) -> None:
     """The publisher posts each borrower's Poseidon commitment, computed from raw features."""
     for who, x in zip(borrowers, features, strict=True):
-        commitment = chain.feature_commitment(circuit_dir, x)
+        commitment = chain.feature_commitment(circuit_dir, x, salt_for(x))
         env.chain.transact(
             handle.gate.functions.postFeatures(address_subject(who), bytes.fromhex(commitment[2:])), "post"
         )
