@@ -100,15 +100,18 @@ def rebuild(r: AuditReport, d: Path, manifest: dict, srs_path: Path, tmp: Path, 
 
 
 def zero_input_witness(manifest: dict, rebuilt: dict) -> dict | None:
-    """A witness of the rebuilt circuit on an all-zero input (of the manifest's input shapes: other shapes do not
-    run), once: what its public instances are and the weights' hashes do not depend on the input."""
+    """A witness of the rebuilt circuit on an all-zero input (of the shapes the circuit takes, blinding elements
+    included: other shapes do not run), once: what its public instances are and the weights' hashes do not
+    depend on the input."""
     from ..witness import generate
 
     if "witness" not in rebuilt:
         rebuilt["witness"] = None
         if rebuilt.get("compiled"):
             try:
-                zeros = [[0.0] * math.prod(s) for s in manifest["circuit"]["input_shapes"]]
+                circuit = manifest["circuit"]
+                shapes = (circuit.get("blinding") or {}).get("shapes") or circuit["input_shapes"]  # salts included
+                zeros = [[0.0] * math.prod(s) for s in shapes]
                 rebuilt["witness"] = generate(zeros, rebuilt["compiled"],
                                               log_path=rebuilt["compiled"].parent / "rebuild.log").raw
             except (ZkinferError, KeyError, TypeError, ValueError):
