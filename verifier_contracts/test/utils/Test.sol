@@ -5,6 +5,14 @@ pragma solidity ^0.8.24;
 ///         forge-std's `Vm`: forge-std is a git dependency (no npm/PyPI release from foundry-rs; the npm
 ///         `forge-std` package is an unofficial 2022 copy), so the tests carry what they need themselves.
 interface Vm {
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory);
     function prank(address sender) external;
     function startPrank(address sender) external;
     function stopPrank() external;
