@@ -104,6 +104,24 @@ contract LendingHandler {
         return address(uint160(0x1000 + i));
     }
 
+    // Replay rule: the three functions below are all that knows how the gate keys replays (now: per statement,
+    // keccak256(abi.encode(modelId, postedAts, instances))); a per-posting rule changes only them.
+
+    /// @notice Whether the gate records the statement as consumed.
+    function gateSaysConsumed(bytes32 key) public view returns (bool) {
+        return lending.isConsumed(key);
+    }
+
+    /// @dev The reference model: whether an earlier action blocks this statement.
+    function _replayBlocked(bytes32 key) internal view returns (bool) {
+        return consumedG[key];
+    }
+
+    /// @dev The reference model: a statement acted.
+    function _markActed(bytes32 key) internal {
+        consumedG[key] = true;
+    }
+
     /// @notice The gate's replay key for a statement (see InferenceGate.submit).
     function statementKey(uint256 modelId, uint256[] memory postedAts, uint256[] memory instances, bytes32[] memory)
         public
@@ -281,7 +299,7 @@ contract LendingHandler {
         ++submissions;
         (bool expected, bytes32 key) = _expected(modelId, xs, subjects, proof);
         uint256[N_BORROWERS] memory before = _rates();
-        bool wasConsumed = lending.isConsumed(key);
+        bool wasConsumed = gateSaysConsumed(key);
         bool preconditions = _preconditionsHold(modelId, xs, subjects);
         bool paused = lending.paused();
 
@@ -307,7 +325,7 @@ contract LendingHandler {
             if (!expected) {
                 ++unexpectedSuccesses;
             }
-            consumedG[key] = true;
+            _markActed(key);
             _lastModel = modelId;
             _lastInstances = xs;
             _lastSubjects = subjects;
@@ -324,7 +342,7 @@ contract LendingHandler {
                 if (after_[i] != before[i]) ++changedOnFailure;
                 rateG[borrower(i)] = before[i]; // undo the reference model's tentative updates
             }
-            if (lending.isConsumed(key) != wasConsumed) ++changedOnFailure;
+            if (gateSaysConsumed(key) != wasConsumed) ++changedOnFailure;
         }
         for (uint256 i; i < N_BORROWERS; ++i) {
             uint256 r = after_[i];
@@ -366,7 +384,7 @@ contract LendingHandler {
         }
         if (modelId == 3 && xs[1] != PARAM_HASH) ok = false;
         key = statementKey(modelId, postedAts, xs, subjects);
-        if (consumedG[key]) ok = false;
+        if (_replayBlocked(key)) ok = false;
         if (keccak256(proof) != keccak256(MockProofs.proofFor(xs))) ok = false;
         if (!ok) return (false, key);
         for (uint256 s; s < slots; ++s) {
