@@ -193,4 +193,17 @@ contract BondInvariants is StdInvariant, Test {
         assertTrue(handler.registry().model(handler.modelId()).active, "model still active");
         assertEq(uint256(handler.bond().maxFeatureAge()), 6 hours, "max feature age");
     }
+
+    /// @notice Not vacuous: posting the current period's window and submitting a valid proof adjusts the
+    ///         coupon; a second submission in the period does not.
+    function test_honestPathActs() public {
+        handler.post(0, 1);
+        handler.submit(0, 500, 0); // forecast 500/128 > 3.0: up one step
+        assertEq(handler.acted(), 1, "the honest path did not act");
+        assertEq(handler.bond().couponBps(), 450, "one step up");
+        handler.warp(60);
+        handler.post(0, 1);
+        handler.submit(0, 500, 0);
+        assertEq(handler.acted(), 1, "a period adjusted twice");
+    }
 }

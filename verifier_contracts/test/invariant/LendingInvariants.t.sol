@@ -79,4 +79,14 @@ contract LendingInvariants is StdInvariant, Test {
         assertEq(handler.rateDisagreements(), 0, "a rate other than the rule's");
         assertEq(handler.changedOnFailure(), 0, "a refused submission changed state");
     }
+
+    /// @notice Not vacuous: the handler's honest path (post fresh features, submit a valid proof) acts, and
+    ///         the same statement replayed does not.
+    function test_honestPathActs() public {
+        handler.postThenSubmit(0, 1, 0x0102, 64, 64, 0x1000000888);
+        assertEq(handler.actedSubmissions(), 1, "the honest path did not act");
+        handler.replay();
+        assertEq(handler.actedSubmissions(), 1, "a replay acted");
+        assertEq(handler.unexpectedFailures() + handler.unexpectedSuccesses(), 0, "reference model disagrees");
+    }
 }
