@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,6 +104,9 @@ def parse_forge_json(doc: dict, profile: str) -> ForgeSummary:
 def run_forge_tests(profile: str = "default", match_contract: str | None = None,
                     timeout_s: int = FORGE_TIMEOUT_S) -> ForgeSummary:
     """`forge test --json` under a foundry.toml profile (fixed seed; `default` is small, `reliability` big)."""
+    profiles = sorted(tomllib.loads((REPO_ROOT / "foundry.toml").read_text()).get("profile", {}))
+    if profile not in profiles:
+        raise UsageError(f"no forge profile {profile!r} in foundry.toml (have: {', '.join(profiles)})")
     cmd = [str(npm_binary("forge")), "test", "--json", "--root", str(REPO_ROOT)]
     if match_contract:
         cmd += ["--match-contract", match_contract]
