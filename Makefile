@@ -16,7 +16,7 @@ MODEL       ?= credit_risk
 ARGS        ?=
 PYTEST_ARGS ?=
 
-.PHONY: install circuit demo test test-fast bench clean lint
+.PHONY: install circuit demo test test-fast bench clean lint solidity-test slither reliability reliability-solidity
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
@@ -51,9 +51,25 @@ test-fast: install
 bench: install
 	$(ZKINFER) bench --out bench/results.json
 
-lint: install
+lint: install slither
 	$(VENV)/bin/ruff check pipeline tests models
 
+# forge's fuzz and invariant tests (foundry.toml profile `default`: fixed seed, bounded runs), offline through
+# verifier_contracts/bin/solc, a solc front end over the pinned solcjs. `make test` runs them too.
+solidity-test: install
+	$(PY) -m pipeline.evm.solidity_checks forge --profile default
+
+# slither over verifier_contracts/src: fails on findings not in verifier_contracts/slither-triage.json.
+slither: install
+	$(PY) -m pipeline.evm.solidity_checks slither
+
+# The long runs: forge under profile `reliability` (same seed, many more runs), into bench/reliability.json.
+reliability-solidity: install
+	$(PY) -m pipeline.evm.solidity_checks forge --profile reliability --record bench/reliability.json
+
+reliability: reliability-solidity
+
 clean:
-	rm -rf circuits/*/ bench/results.json runs/ .pytest_cache deployments/31337.json verifier_contracts/out .zkinfer
+	rm -rf circuits/*/ bench/results.json runs/ .pytest_cache deployments/31337.json verifier_contracts/out .zkinfer \
+		verifier_contracts/forge-out verifier_contracts/forge-cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

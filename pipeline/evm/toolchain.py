@@ -39,7 +39,7 @@ def node_modules() -> Path:
 
 
 def npm_binary(name: str) -> Path:
-    """A binary from the pinned npm packages (`solcjs`, `anvil`)."""
+    """A binary from the pinned npm packages (`solcjs`, `anvil`, `forge`)."""
     p = node_modules() / ".bin" / name
     if not p.exists():
         raise UsageError(f"{name} not found in {p.parent}: run `make install`")

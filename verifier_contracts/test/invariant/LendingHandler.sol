@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ModelRegistry} from "../../src/ModelRegistry.sol";
+import {RiskAdjustedLending} from "../../src/RiskAdjustedLending.sol";
+import {IHalo2Verifier} from "../../src/interfaces/IHalo2Verifier.sol";
+import {Vm} from "../utils/Test.sol";
+import {Felts, MockProofs, MockVerifier} from "../utils/Fixtures.sol";
+
+/// @title LendingHandler
+/// @notice What forge's invariant runner drives at random: the owner, the feature publisher, strangers and
+///         submitters acting on a RiskAdjustedLending gate and its registry. The handler owns both contracts
+///         (its owner actions are the legitimate ones) and keeps a reference model of the rules, against which
+///         every submission's outcome is judged; each property is counted in its own ghost counter, which the
+///         invariant test asserts to be zero. Handler functions never revert (failures are expected outcomes).
+/// @dev Verifier: a MockVerifier that accepts exactly the proof bound to the instances (see its NatSpec); the
+///      real ezkl verifier is exercised by the Python on-chain tests. The statement key's formula lives in
+///      {statementKey} alone, so a change of the gate's replay key changes one function here.
+contract LendingHandler {
+    Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+
+    uint32 public constant BASE = 200;
+    uint32 public constant SLOPE = 3000;
+    uint32 public constant STEP = 1000;
+    uint32 public constant INITIAL = 1000;
+    uint8 public constant SCALE = 7; // outputs: felt / 128
+    uint256 public constant N_BORROWERS = 3;
+    uint256 public constant N_MODELS = 3; // 1: 2 slots public inputs; 2: same layout, not accepted at first; 3: hashed
+
+    address public constant PUBLISHER = address(0xB0B);
+    address public constant STRANGER = address(0xBAD);
+    uint256 internal constant PARAM_HASH = 0x5eed;
+
+    ModelRegistry public immutable registry;
+    RiskAdjustedLending public immutable lending;
+    MockVerifier public immutable verifier;
+
+    // ------------------------------------------------------------------------------- the reference model
+    struct Posting {
+        uint256 a; // features (public inputs) or, for the hashed model, the input hash
+        uint256 b;
+        uint32 postedAt;
+        bool hashed;
+    }
+
+    mapping(uint256 => Posting) internal _posted; // borrower index => latest posting
+    mapping(uint256 => bool) public acceptedG;
+    mapping(uint256 => bool) public activeG;
+    mapping(bytes32 => bool) public consumedG;
+    mapping(address => uint256) public rateG;
+    bool public pausedG;
+    uint64 public maxAgeG = 1 hours;
+    uint256 public modelCountG;
+    uint256[N_BORROWERS] internal _ratesAtPause;
+
+    // ------------------------------------------------------------------------------- ghost counters
+    uint256 public doubleActs; // a statement acted again
+    uint256 public actsWithoutPreconditions; // acted without an accepted active model and fresh matching postings
+    uint256 public stepViolations; // a rate moved more than STEP in one update
+    uint256 public boundViolations; // a rate left [BASE, BASE + SLOPE] (or INITIAL before its first update)
+    uint256 public movedWhilePaused; // a submission acted, or a rate changed, while paused
+    uint256 public unauthorizedChanges; // a non-owner changed configuration, or a non-publisher posted
+    uint256 public unexpectedSuccesses; // acted where the reference model says it must not
+    uint256 public unexpectedFailures; // refused where the reference model says it must act
+    uint256 public changedOnFailure; // a refused submission changed a rate or consumed a statement
+    uint256 public rateDisagreements; // an acted submission left a rate other than the reference model's
+    bytes4 public lastUnexpectedError;
+
+    // ------------------------------------------------------------------------------- coverage
+    mapping(bytes4 => uint256) public failsBy; // refusals by error selector
+    bytes4[] public failSelectors;
+    uint256 public submissions;
+    uint256 public actedSubmissions;
+    bytes32[] public actedKeys;
+
+    // the last acted submission, for replays
+    uint256 internal _lastModel;
+    uint256[] internal _lastInstances;
+    bytes32[] internal _lastSubjects;
+
+    constructor() {
+        registry = new ModelRegistry(address(this));
+        verifier = new MockVerifier();
+        lending = new RiskAdjustedLending(
+            registry,
+            address(this),
+            maxAgeG,
+            RiskAdjustedLending.RateTerms({baseRateBps: BASE, slopeBps: SLOPE, maxRateStepBps: STEP, initialRateBps: INITIAL})
+        );
+        IHalo2Verifier v = verifier;
+        registry.register(v, bytes32(uint256(1)), bytes32(uint256(1)), SCALE, Felts.publicLayout(2, 2), 0);
+        registry.register(v, bytes32(uint256(2)), bytes32(uint256(2)), SCALE, Felts.publicLayout(2, 2), 0);
+        registry.register(v, bytes32(uint256(3)), bytes32(uint256(3)), SCALE, Felts.hashedLayout(2), keccak256(abi.encodePacked(PARAM_HASH)));
+        modelCountG = 3;
+        for (uint256 id = 1; id <= N_MODELS; ++id) activeG[id] = true;
+        lending.acceptModel(1, 0);
+        lending.acceptModel(3, 1);
+        acceptedG[1] = acceptedG[3] = true;
+        lending.setFeaturePublisher(PUBLISHER, true);
+        for (uint256 i; i < N_BORROWERS; ++i) rateG[borrower(i)] = INITIAL;
+    }
+
+    function borrower(uint256 i) public pure returns (address) {
+        return address(uint160(0x1000 + i));
+    }
+
+    // Replay rule: the three functions below are all that knows how the gate keys replays (now: per statement,
+    // keccak256(abi.encode(modelId, postedAts, instances))); a per-posting rule changes only them.
+
+    /// @notice Whether the gate records the statement as consumed.
+    function gateSaysConsumed(bytes32 key) public view returns (bool) {
+        return lending.isConsumed(key);
+    }
+
+    /// @dev The reference model: whether an earlier action blocks this statement.
+    function _replayBlocked(bytes32 key) internal view returns (bool) {
+        return consumedG[key];
+    }
+
+    /// @dev The reference model: a statement acted.
+    function _markActed(bytes32 key) internal {
+        consumedG[key] = true;
+    }
+
+    /// @notice The gate's replay key for a statement (see InferenceGate.submit).
+    function statementKey(uint256 modelId, uint256[] memory postedAts, uint256[] memory instances, bytes32[] memory)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(modelId, postedAts, instances));
+    }
+
+    // ======================================================================================== actions
+
+    /// @notice The publisher posts a borrower's features (or a stranger tries to).
+    function post(uint256 who, uint256 a, uint256 b, bool hashed, bool asStranger) public {
+        uint256 i = who % N_BORROWERS;
+        (a, b) = (a % 4, b % 4); // few feature vectors, so proofs often match what is posted
+        bytes32 commitment = hashed ? bytes32(a + 100) : Felts.commitment(Felts.pair(a, b));
+        vm.prank(asStranger ? STRANGER : PUBLISHER);
+        try lending.postFeatures(bytes32(uint256(uint160(borrower(i)))), commitment) {
+            if (asStranger) ++unauthorizedChanges;
+            _posted[i] = Posting({a: hashed ? a + 100 : a, b: b, postedAt: uint32(block.timestamp), hashed: hashed});
+        } catch {}
+        _checkPaused();
+    }
+
+    /// @notice The publisher posts fresh features for two borrowers, then someone submits about them (the
+    ///         common, honest path; `submit` alone mostly explores refusals).
+    function postThenSubmit(uint256 b0, uint256 b1, uint256 features, uint256 pd0, uint256 pd1, uint256 flags) external {
+        bool hashed = modelOf(flags >> 40) == 3;
+        post(b0, features, features >> 8, hashed, false);
+        post(b1, features >> 16, features >> 24, hashed, false);
+        submit(flags >> 40, b0, b1, pd0, pd1, flags & ~(uint256(0xff) << 16)); // the posted features
+    }
+
+    /// @dev Model 1 half the time, 3 a quarter, 2 (not accepted at first) and 4 (never registered) an eighth.
+    function modelOf(uint256 modelSel) public pure returns (uint256) {
+        uint256 k = modelSel % 8;
+        return k < 4 ? 1 : k < 6 ? 3 : k == 6 ? 2 : N_MODELS + 1;
+    }
+
+    /// @notice Time passes (0 to 2 hours; features live 1 hour unless the owner changed it).
+    function warp(uint256 dt) external {
+        vm.warp(block.timestamp + (dt % 4 == 0 ? dt % 2 hours : dt % 10 minutes));
+        _checkPaused();
+    }
+
+    /// @notice Anyone submits a proof: of a model, about two (possibly equal) borrowers, with either the posted
+    ///         features or other ones, a PD per slot (sometimes outside [0, 1]), and a valid or invalid proof.
+    function submit(uint256 modelSel, uint256 b0, uint256 b1, uint256 pd0, uint256 pd1, uint256 flags) public {
+        uint256 modelId = modelOf(modelSel);
+        uint256[2] memory idx = [b0 % N_BORROWERS, b1 % N_BORROWERS];
+        uint256[2] memory pdFelts = [_pdFelt(idx[0], pd0, flags), _pdFelt(idx[1], pd1, flags >> 8)];
+        bool hashedModel = modelId == 3;
+        uint256 slots = hashedModel ? 1 : 2;
+        bytes32[] memory subjects = new bytes32[](slots);
+        uint256[] memory xs = new uint256[](hashedModel ? 4 : 6);
+        for (uint256 s; s < slots; ++s) {
+            subjects[s] = bytes32(uint256(uint160(borrower(idx[s]))));
+            Posting memory p = _posted[idx[s]];
+            bool usePosted = (flags >> (16 + 4 * s)) % 4 != 3; // 3 in 4 (and in postThenSubmit): the posted features
+            uint256 a = usePosted ? p.a : (flags >> 24) % 4;
+            uint256 b = usePosted ? p.b : (flags >> 28) % 4;
+            if (hashedModel) {
+                xs[0] = a;
+                xs[1] = (flags >> 32) % 8 == 5 ? PARAM_HASH + 1 : PARAM_HASH; // 1 in 8: other weights
+                xs[3] = pdFelts[s];
+            } else {
+                xs[2 * s] = a;
+                xs[2 * s + 1] = b;
+                xs[4 + s] = pdFelts[s];
+            }
+        }
+        bytes memory proof = (flags >> 36) % 16 == 5 ? bytes("forged") : MockProofs.proofFor(xs);
+        _submit(modelId, xs, subjects, proof);
+    }
+
+    /// @notice The last acted submission, again (a replay: the same statement, the same proof).
+    function replay() external {
+        if (_lastInstances.length == 0) return;
+        _submit(_lastModel, _lastInstances, _lastSubjects, MockProofs.proofFor(_lastInstances));
+    }
+
+    // ------------------------------------------------------------------------------------------ owner
+
+    function ownerPause(uint256 choice) external {
+        if (choice % 16 == 1) { // pausing 1 in 16, unpausing otherwise: the gate is mostly open
+            try lending.pause() {
+                pausedG = true;
+                for (uint256 i; i < N_BORROWERS; ++i) _ratesAtPause[i] = lending.rateOf(borrower(i));
+            } catch {}
+        } else {
+            try lending.unpause() {
+                pausedG = false;
+            } catch {}
+        }
+    }
+
+    function ownerModel(uint256 modelSel, uint256 action) external {
+        uint256 id = 1 + modelSel % N_MODELS;
+        uint256 a = action % 4;
+        if (a == 0 || a == 2) {
+            try lending.acceptModel(id, id == 3 ? 1 : 0) {
+                acceptedG[id] = true;
+            } catch {}
+        } else if (a == 1) {
+            try lending.dropModel(id) {
+                acceptedG[id] = false;
+            } catch {}
+        } else if (action % 64 == 3) {
+            // rarely: a revocation is for good
+            try registry.revoke(id) {
+                activeG[id] = false;
+            } catch {}
+        }
+        _checkPaused();
+    }
+
+    function ownerSetMaxAge(uint256 age) external {
+        uint64 a = uint64(1 + age % 3 hours);
+        lending.setMaxFeatureAge(a);
+        maxAgeG = a;
+    }
+
+    // --------------------------------------------------------------------------------------- strangers
+
+    /// @notice A stranger tries one of the owners' configuration functions.
+    function strangerConfigures(uint256 which, uint256 arg) external {
+        vm.startPrank(STRANGER);
+        bool changed;
+        uint256 w = which % 11;
+        if (w == 0) changed = _ok(address(lending), abi.encodeCall(lending.setFeaturePublisher, (STRANGER, true)));
+        else if (w == 1) changed = _ok(address(lending), abi.encodeCall(lending.setMaxFeatureAge, (uint64(1 + arg % 1e6))));
+        else if (w == 2) changed = _ok(address(lending), abi.encodeCall(lending.acceptModel, (1 + arg % N_MODELS, 0)));
+        else if (w == 3) changed = _ok(address(lending), abi.encodeCall(lending.dropModel, (1 + arg % N_MODELS)));
+        else if (w == 4) changed = _ok(address(lending), abi.encodeCall(lending.pause, ()));
+        else if (w == 5) changed = _ok(address(lending), abi.encodeCall(lending.unpause, ()));
+        else if (w == 6) changed = _ok(address(lending), abi.encodeCall(lending.transferOwnership, (STRANGER)));
+        else if (w == 7) changed = _ok(address(lending), abi.encodeCall(lending.renounceOwnership, ()));
+        else if (w == 8) changed = _ok(address(registry), abi.encodeCall(registry.revoke, (1 + arg % N_MODELS)));
+        else if (w == 9) {
+            changed = _ok(
+                address(registry),
+                abi.encodeCall(registry.register, (verifier, bytes32(arg | 1), bytes32(arg | 1), 0, Felts.publicLayout(2, 2), 0))
+            );
+        } else {
+            changed = _ok(address(registry), abi.encodeCall(registry.transferOwnership, (STRANGER)));
+        }
+        vm.stopPrank();
+        if (changed) ++unauthorizedChanges;
+    }
+
+    // ======================================================================================== internals
+
+    function _ok(address target, bytes memory data) internal returns (bool ok) {
+        (ok,) = target.call(data);
+    }
+
+    /// @dev (The fuzzer favours 0 and other edge values: adversarial choices are made on non-zero residues.)
+    ///      A PD felt: 3 in 4 one the breaker allows from the borrower's rate, 1 in 8 any in [0, 1], 1 in 16
+    ///      above 1, 1 in 16 negative.
+    function _pdFelt(uint256 i, uint256 seed, uint256 flags) internal view returns (uint256) {
+        uint256 kind = flags % 16;
+        if (kind == 14) return 129 + seed % 64; // PD > 1
+        if (kind == 15) return Felts.P - 1 - seed % 64; // PD < 0
+        if (kind >= 12) return seed % 129; // anywhere in [0, 1]
+        // near the current rate: target within about STEP of it
+        uint256 rate = rateG[borrower(i)];
+        uint256 lo = rate > BASE + STEP ? (rate - BASE - STEP) * 128 / SLOPE + 1 : 0;
+        uint256 hi = (rate + STEP - BASE) * 128 / SLOPE;
+        if (hi > 128) hi = 128;
+        if (lo > hi) lo = hi;
+        return lo + seed % (hi - lo + 1);
+    }
+
+    function _submit(uint256 modelId, uint256[] memory xs, bytes32[] memory subjects, bytes memory proof) internal {
+        ++submissions;
+        (bool expected, bytes32 key) = _expected(modelId, xs, subjects, proof);
+        uint256[N_BORROWERS] memory before = _rates();
+        bool wasConsumed = gateSaysConsumed(key);
+        bool preconditions = _preconditionsHold(modelId, xs, subjects);
+        bool paused = lending.paused();
+
+        bool ok;
+        bytes4 err;
+        vm.recordLogs();
+        vm.prank(address(uint160(uint256(keccak256(abi.encode(xs))))));
+        try lending.submit(modelId, proof, xs, subjects) returns (bytes32 k) {
+            ok = true;
+            if (k != key) ++doubleActs; // keys disagree: the reference model's replay check is void
+        } catch (bytes memory e) {
+            err = bytes4(e);
+            if (failsBy[err]++ == 0) failSelectors.push(err);
+        }
+
+        uint256[N_BORROWERS] memory after_ = _rates();
+        if (ok) {
+            ++actedSubmissions;
+            actedKeys.push(key);
+            if (wasConsumed || consumedG[key]) ++doubleActs;
+            if (!preconditions) ++actsWithoutPreconditions;
+            if (paused) ++movedWhilePaused;
+            if (!expected) {
+                ++unexpectedSuccesses;
+            }
+            _markActed(key);
+            _lastModel = modelId;
+            _lastInstances = xs;
+            _lastSubjects = subjects;
+            _checkSteps(before);
+            for (uint256 i; i < N_BORROWERS; ++i) {
+                if (after_[i] != rateG[borrower(i)]) ++rateDisagreements;
+            }
+        } else {
+            if (expected) {
+                ++unexpectedFailures;
+                lastUnexpectedError = err;
+            }
+            for (uint256 i; i < N_BORROWERS; ++i) {
+                if (after_[i] != before[i]) ++changedOnFailure;
+                rateG[borrower(i)] = before[i]; // undo the reference model's tentative updates
+            }
+            if (gateSaysConsumed(key) != wasConsumed) ++changedOnFailure;
+        }
+        for (uint256 i; i < N_BORROWERS; ++i) {
+            uint256 r = after_[i];
+            if (r != INITIAL && (r < BASE || r > BASE + SLOPE)) ++boundViolations;
+        }
+        _checkPaused();
+    }
+
+    /// @dev Each update (a RateUpdated event; one submission may update a borrower once per slot it fills)
+    ///      moves the borrower's rate by at most STEP, to a rate within [BASE, BASE + SLOPE].
+    function _checkSteps(uint256[N_BORROWERS] memory running) internal {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        bytes32 rateUpdated = keccak256("RateUpdated(address,uint256)");
+        for (uint256 j; j < logs.length; ++j) {
+            if (logs[j].emitter != address(lending) || logs[j].topics[0] != rateUpdated) continue;
+            uint256 i = _index(logs[j].topics[1]);
+            uint256 next = abi.decode(logs[j].data, (uint256));
+            uint256 moved = next > running[i] ? next - running[i] : running[i] - next;
+            if (moved > STEP) ++stepViolations;
+            if (next < BASE || next > BASE + SLOPE) ++boundViolations;
+            running[i] = next;
+        }
+    }
+
+    /// @dev The reference model: whether the submission must act, and its statement key. Applies the rate
+    ///      updates to rateG tentatively (undone by the caller when the gate refused).
+    function _expected(uint256 modelId, uint256[] memory xs, bytes32[] memory subjects, bytes memory proof)
+        internal
+        returns (bool ok, bytes32 key)
+    {
+        uint256 slots = subjects.length;
+        uint256[] memory postedAts = new uint256[](slots);
+        ok = !pausedG && modelId <= modelCountG && activeG[modelId] && acceptedG[modelId];
+        for (uint256 s; s < slots; ++s) {
+            Posting memory p = _posted[_index(subjects[s])];
+            postedAts[s] = p.postedAt;
+            bool matches = modelId == 3 ? (p.hashed && xs[0] == p.a) : (!p.hashed && xs[2 * s] == p.a && xs[2 * s + 1] == p.b);
+            if (p.postedAt == 0 || !matches || block.timestamp - p.postedAt > maxAgeG) ok = false;
+        }
+        if (modelId == 3 && xs[1] != PARAM_HASH) ok = false;
+        key = statementKey(modelId, postedAts, xs, subjects);
+        if (_replayBlocked(key)) ok = false;
+        if (keccak256(proof) != keccak256(MockProofs.proofFor(xs))) ok = false;
+        if (!ok) return (false, key);
+        for (uint256 s; s < slots; ++s) {
+            uint256 felt = modelId == 3 ? xs[3] : xs[4 + s];
+            if (felt > 128) return (false, key); // PD > 1, or negative (a felt above (P - 1) / 2)
+            address who = address(uint160(uint256(subjects[s])));
+            uint256 target = BASE + (felt * 1e18 / 128) * SLOPE / 1e18;
+            uint256 current = rateG[who];
+            uint256 step = target > current ? target - current : current - target;
+            if (step > STEP) return (false, key);
+            rateG[who] = target;
+        }
+    }
+
+    /// @dev What the contracts themselves say about an acted submission's preconditions.
+    function _preconditionsHold(uint256 modelId, uint256[] memory xs, bytes32[] memory subjects)
+        internal
+        view
+        returns (bool)
+    {
+        if (modelId == 0 || modelId > registry.modelCount()) return false;
+        if (!registry.model(modelId).active || !lending.acceptedModel(modelId).accepted) return false;
+        for (uint256 s; s < subjects.length; ++s) {
+            RiskAdjustedLending.SubjectRecord memory r = lending.subjectRecord(subjects[s]);
+            bytes32 c = modelId == 3 ? bytes32(xs[0]) : Felts.commitment(Felts.pair(xs[2 * s], xs[2 * s + 1]));
+            if (r.postedAt == 0 || r.commitmentDigest != lending.commitmentDigest(c)) return false;
+            if (block.timestamp - r.postedAt > lending.maxFeatureAge()) return false;
+        }
+        return true;
+    }
+
+    function _index(bytes32 subject) internal pure returns (uint256) {
+        return uint160(uint256(subject)) - 0x1000;
+    }
+
+    function _rates() internal view returns (uint256[N_BORROWERS] memory r) {
+        for (uint256 i; i < N_BORROWERS; ++i) r[i] = lending.rateOf(borrower(i));
+    }
+
+    function _checkPaused() internal {
+        if (!lending.paused()) return;
+        for (uint256 i; i < N_BORROWERS; ++i) {
+            if (lending.rateOf(borrower(i)) != _ratesAtPause[i]) ++movedWhilePaused;
+        }
+    }
+
+    function failSelectorCount() external view returns (uint256) {
+        return failSelectors.length;
+    }
+
+    function actedKeyCount() external view returns (uint256) {
+        return actedKeys.length;
+    }
+
+    function ratesAtPause(uint256 i) external view returns (uint256) {
+        return _ratesAtPause[i];
+    }
+}
