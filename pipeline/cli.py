@@ -237,12 +237,15 @@ def verify_cmd(circuit_dir, proof_path):
 @click.option("--section", "sections", multiple=True, help="Only these sections (repeatable).")
 @click.option("--model", "models", multiple=True, help="Only these zoo models (repeatable).")
 @click.option("--circuits", "circuits_dir", default="circuits", show_default=True, type=click.Path(file_okay=False))
-def bench_cmd(out_path, sections, models, circuits_dir):
-    """Benchmark the zoo: build, prove, verify (and more sections as they exist)."""
-    from .bench import run
+@click.option("--report-only", is_flag=True, help="Only regenerate REPORT.md and its plots from the results file.")
+def bench_cmd(out_path, sections, models, circuits_dir, report_only):
+    """Benchmark the zoo (sections: see pipeline/bench.py), then write REPORT.md and plots beside the results."""
+    from .bench import report, run
 
-    run(out_path, list(sections) or None, circuits_dir, list(models) or None, progress=_progress)
-    click.echo(f"results: {out_path}")
+    if not report_only:
+        run(out_path, list(sections) or None, circuits_dir, list(models) or None, progress=_progress)
+        click.echo(f"results: {out_path}")
+    click.echo(f"report: {report(out_path)}")
 
 
 def _echo_json(obj) -> None:
