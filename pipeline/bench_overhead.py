@@ -18,7 +18,9 @@ zkinfer's prove does more than the bare script, on purpose: it validates the inp
 runs ezkl's mock prover on the witness (ezkl's prove hangs on a witness that falls off a lookup table),
 decodes outputs and writes the proof file with its calldata. A CLI process also checks every artifact it
 proves with against the manifest's sha256 (the proving key included: hundreds of MB) and authenticates the
-manifest; a library `Prover` does that once per process (cached by size, mtime and inode).
+manifest; a library `Prover` does that once per process (cached by size, mtime and inode). Verification
+runs ezkl's verifier twice: on the proof, and on the proof less its last byte, which must fail (appended
+bytes are refused).
 """
 
 from __future__ import annotations
