@@ -7,10 +7,8 @@ import sys
 
 import pytest
 
-pytest.importorskip("matplotlib")
-
-from pipeline.bench import batching_targets  # noqa: E402
-from pipeline.bench_report import PLOTS, REPORT, write_report  # noqa: E402
+from pipeline.bench import batching_targets
+from pipeline.bench_report import PLOTS, REPORT, write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -60,6 +58,7 @@ def results():
 
 
 def test_report_from_results(tmp_path):
+    pytest.importorskip("matplotlib")
     r = results()
     path = write_report(r, tmp_path)
     assert path == tmp_path / REPORT
