@@ -12,7 +12,8 @@ The model, and where its constants come from:
 - logrows: the calibrated settings' own value (exact for the first attempt; a build whose fidelity gate
   climbs the calibration ladder may end larger).
 - pk bytes and peak memory: `pipeline.resources.estimate` (32 bytes x 2**logrows x polynomial
-  equivalents from the tables, dynamic lookups and advice columns; peak = 3 x pk + 300 MB).
+  equivalents from the tables, dynamic lookups, advice columns and, for hashed visibility, the Poseidon
+  chip; peak = 3 x pk + 300 MB).
 - prove seconds: linear in the proving key, which is linear in 2**logrows x columns:
   ``prove_s = PROVE_S_FIXED + PROVE_S_PER_GIB_PK x pk_GiB x REFERENCE_CPUS / cpus``. The constants are
   fitted to credit_risk's measured builds on the project's 2-core reference machine (K = 64: a 1.8 GB key

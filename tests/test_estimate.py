@@ -26,6 +26,8 @@ def test_model_follows_rows_instances_and_verifier():
     assert wide.verify_gas - small.verify_gas == 8 * estimate.VERIFY_GAS_PER_INSTANCE
     hashed = _settings(15, visibility={"input": "hashed", "output": "public", "param": "fixed"})
     assert estimate.instance_count(hashed) == 2
+    assert (resources.estimate(hashed).pk_bytes - small.pk_bytes
+            == resources.FIELD_BYTES * 2**15 * resources.POLYS_FOR_POSEIDON)
     reusable = estimate.from_settings(_settings(15), verifier_mode="reusable")
     assert reusable.verify_gas == small.verify_gas + estimate.REUSABLE_EXTRA_GAS
     line = small.describe()
