@@ -16,7 +16,7 @@ MODEL       ?= credit_risk
 ARGS        ?=
 PYTEST_ARGS ?=
 
-.PHONY: install circuit demo test test-fast bench clean lint solidity-test slither reliability reliability-solidity
+.PHONY: install circuit demo test test-fast bench bench-report clean lint solidity-test slither reliability reliability-solidity
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
@@ -24,7 +24,7 @@ $(PY_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[models,classic,dev]"
+	$(PY) -m pip install --quiet -e ".[models,classic,report,dev]"
 	# hummingbird-ml (tests convert tree ensembles with it, as many users do) pins onnx<=1.16.1, older
 	# than onnxscript and torch's exporter need; it runs fine on the newer onnx, so install it without deps.
 	$(PY) -m pip install --quiet --no-deps "$(HUMMINGBIRD_SPEC)" "dill>=0.3" "onnxconverter-common>=1.14" "psutil>=5"
@@ -48,8 +48,16 @@ test: install
 test-fast: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# Everything: results.json, then REPORT.md and its plots. KS="1,4,16" narrows the batching curve,
+# RUNS=5 times each overhead contender 5 times.
+KS   ?=
+RUNS ?=
 bench: install
-	$(ZKINFER) bench --out bench/results.json
+	ZKINFER_BENCH_KS="$(KS)" ZKINFER_BENCH_RUNS="$(RUNS)" $(ZKINFER) bench --out bench/results.json
+
+# Regenerate bench/REPORT.md and its plots from bench/results.json without measuring.
+bench-report: install
+	$(ZKINFER) bench --out bench/results.json --report-only
 
 lint: install slither
 	$(VENV)/bin/ruff check pipeline tests models
@@ -70,6 +78,6 @@ reliability-solidity: install
 reliability: reliability-solidity
 
 clean:
-	rm -rf circuits/*/ bench/results.json runs/ .pytest_cache deployments/31337.json verifier_contracts/out .zkinfer \
-		verifier_contracts/forge-out verifier_contracts/forge-cache
+	rm -rf circuits/*/ bench/results.json bench/REPORT.md bench/*.png runs/ .pytest_cache deployments/31337.json \
+		verifier_contracts/out .zkinfer verifier_contracts/forge-out verifier_contracts/forge-cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

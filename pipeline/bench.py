@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from . import manifest as manifest_mod
 from .artifacts import write_json_atomic
 from .bench_classic import bench_classic_in
 from .bench_foreign import bench_models_in
+from .bench_overhead import bench_overhead, run_measured, zkinfer_command
 
 DEFAULT_OUT = Path("bench/results.json")
 PROOFS_PER_MODEL = 3
@@ -79,8 +81,6 @@ def bench_models(circuits_dir: Path, models: list[str] | None = None, progress: 
     return results
 
 
-THROUGHPUT_MODEL = "credit_risk"
-THROUGHPUT_INPUTS = 8
 # Which gate acts on each zoo model's proofs in the gas benchmark.
 GAS_CONSUMERS = {"credit_risk": "lending", "credit_gbt": "lending", "inflation_forecast": "bond"}
 
@@ -91,18 +91,10 @@ def _zoo_circuit(circuits_dir: Path, name: str, progress: Callable | None):
     return build_zoo_model(name, circuits_dir / name, progress=progress).manifest
 
 
-def bench_throughput(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> dict:
-    """Batch proving rate (proofs per minute) with 1 and 2 local workers, worker start-up included."""
-    from .jobs import measure_throughput
-
-    name = THROUGHPUT_MODEL
-    m = _zoo_circuit(circuits_dir, name, progress)
-    results = {"circuit": name, "logrows": m.circuit["logrows"], "inputs": THROUGHPUT_INPUTS}
-    for workers in (1, 2):
-        _say(progress, f"[throughput] {name}: {THROUGHPUT_INPUTS} proofs with {workers} worker(s)")
-        rate = measure_throughput(m.dir, n_inputs=THROUGHPUT_INPUTS, workers=workers)
-        results[f"proofs_per_minute_{workers}_workers"] = round(rate, 2)
-    return results
+def _ks(env: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """A K list from the environment ("1,4,16"), or the default."""
+    text = os.environ.get(env, "").strip()
+    return tuple(int(k) for k in text.split(",") if k.strip()) if text else default
 
 
 def measure_gas(circuit_dir: str | os.PathLike, proof_path: str | os.PathLike, rpc_url: str,
@@ -161,64 +153,110 @@ def bench_gas(circuits_dir: Path, models: list[str] | None = None, progress: Cal
     return results
 
 
-# Many inferences per proof (issue D): credit_risk proving K borrowers at once, each borrower's features
-# private (one Poseidon hash per slot: split inputs), PDs public, weights fixed. One advice column per
-# operation: a taller, narrower circuit whose verifier does less work per proof (measured at K=64: 14.5k gas
-# per inference against 18.1k with ezkl's default two columns), at the price of one more logrow.
+# Many inferences per proof (issues D and 15): credit_risk proving K borrowers at once, each borrower's
+# features private (one Poseidon hash per slot: split inputs), PDs public, weights fixed. One advice column
+# per operation: a taller, narrower circuit whose verifier does less work per proof (measured at K=64: 14.5k
+# gas per inference against 18.1k with ezkl's default two columns), at the price of one more logrow.
+# `ZKINFER_BENCH_KS=1,4,16` measures other Ks.
 BATCHING_MODEL = "credit_risk"
-BATCHING_KS = (1, 4, 16, 64)
-BATCHING_TARGETS = {"gas_per_inference": 15_000, "action_gas_per_inference": 25_000,
-                    "prove_s_per_inference_vs_k1": 0.1}
+BATCHING_KS = (1, 4, 16, 64, 128, 256)
+BATCHING_KS_ENV = "ZKINFER_BENCH_KS"
+BATCHING_TARGETS = {"gas_per_inference": 5_000, "action_gas_per_inference": 12_000,
+                    "prove_s_per_inference_vs_k1": 0.1, "prove_s_per_inference_vs_k64": 1.0}
+# A proof timed in a process of its own, so its peak memory is its own: prints the seconds of each proof.
+PROVE_TIMING_SCRIPT = """\
+import json, sys, time
+from pipeline.prove import Prover
+circuit, samples, out, n = sys.argv[1:]
+prover = Prover(circuit)
+rows = [json.loads(line) for line in open(samples) if line.strip()]  # hashed inputs: each with its salts
+seconds = []
+for i in range(int(n)):
+    row = rows[i % len(rows)]
+    t = time.perf_counter()
+    prover.prove(row["input_data"], out, salts=row.get("salt"))
+    seconds.append(time.perf_counter() - t)
+print(json.dumps(seconds))
+"""
 
 
-def batching_circuit(circuits_dir: Path, k: int, progress: Callable | None = None):
-    """The benchmark's K-inference credit_risk circuit (built once, then up to date)."""
-    from .compile import CircuitArgs, Visibility
-    from .zoo import build_zoo_model
+def batching_build_command(circuits_dir: Path, k: int) -> list[str]:
+    """`zkinfer circuit zoo` for the benchmark's K-inference credit_risk circuit."""
+    return [*zkinfer_command(), "circuit", "zoo", BATCHING_MODEL, "--out",
+            str(circuits_dir / "batching" / f"{BATCHING_MODEL}_k{k}"), "--batch", str(k),
+            "--input-visibility", "hashed", "--num-inner-cols", "1", *(["--split-inputs"] if k > 1 else [])]
 
-    return build_zoo_model(
-        BATCHING_MODEL, circuits_dir / "batching" / f"{BATCHING_MODEL}_k{k}", batch_size=k, split_inputs=k > 1,
-        visibility=Visibility(input="hashed", output="public", param="fixed"),
-        circuit_args=CircuitArgs(num_inner_cols=1), progress=progress).manifest
+
+def build_batching_circuit(circuits_dir: Path, k: int, progress: Callable | None = None):
+    """Build (or find up to date) the K-inference circuit in a process of its own: a build the machine cannot
+    afford stops that process (zkinfer's memory check, its watchdog, or the kernel), not the benchmark.
+    Returns (manifest or None, the build process's measurement)."""
+    _say(progress, f"[batching] K={k}: build")
+    cmd = batching_build_command(circuits_dir, k)
+    build = run_measured(cmd)
+    if build.returncode != 0:
+        return None, build
+    return manifest_mod.load(cmd[cmd.index("--out") + 1]), build
+
+
+def prove_in_process(circuit_dir: Path, n_proofs: int, out_path: Path) -> tuple[list[float], float]:
+    """Prove the circuit's saved samples `n_proofs` times in a fresh process (`PROVE_TIMING_SCRIPT`):
+    (seconds of each proof, excluding the process's start-up and artifact checks; the process's peak RSS MB)."""
+    m = run_measured([sys.executable, "-c", PROVE_TIMING_SCRIPT, str(circuit_dir),
+                      str(circuit_dir / manifest_mod.SAMPLES), str(out_path), str(n_proofs)])
+    if m.returncode != 0:
+        raise RuntimeError(f"proving {circuit_dir} failed (exit {m.returncode}): {m.stderr_tail}")
+    return json.loads(m.stdout.strip().splitlines()[-1]), m.peak_rss_mb
+
+
+def _failure(k: int, what: str, m) -> dict:
+    reason = m.stderr_tail.splitlines()[-1] if m.stderr_tail else f"exit code {m.returncode}"
+    if m.returncode < 0:
+        reason = f"killed by signal {-m.returncode} (out of memory?) after {m.wall_s:.0f} s; {reason}"
+    return {"k": k, "error": f"{what} failed: {reason}", "peak_rss_mb": m.peak_rss_mb}
 
 
 def bench_batching(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> list:
-    """Per K: prove seconds, verification gas and whole gated-action gas per inference, on a local anvil.
+    """Per K: prove seconds and peak memory, proving-key bytes, verification gas and whole gated-action gas per
+    inference and the verifier mode each needed, on a local anvil.
 
     `gas_per_inference` is a transaction calling the verifier alone (21k base and calldata included) over K;
     `action_gas_per_inference` is RiskAdjustedLending.submit (binding checks, replay key, verification, K
-    rate updates and their events) over K, each borrower rated for the first time.
+    rate updates and their events) over K, each borrower rated for the first time. The first K whose
+    circuit cannot be built or proven (memory, logrows) ends the curve with a row saying why.
     """
     from . import chain
-    from .prove import Prover
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-batching-") as tmp:
         node = chain.chain_up(state=Path(tmp) / "chain")
         try:
-            for k in BATCHING_KS:
-                _say(progress, f"[batching] K={k}: build")
-                m = batching_circuit(circuits_dir, k, progress)
-                # Whole circuit inputs, each with its slots' (demonstration) salts: the features are hashed
-                samples = [json.loads(line) for line in m.artifact(manifest_mod.SAMPLES).read_text().splitlines()]
-                prover = Prover(m.dir)
+            for k in _ks(BATCHING_KS_ENV, BATCHING_KS):
+                m, build = build_batching_circuit(circuits_dir, k, progress)
+                if m is None:
+                    rows.append(_failure(k, "build", build))
+                    break
                 # Small K proves fast and varies more: time a few proofs, the median counts.
                 n_proofs = 3 if k == 1 else 1
-                prove_s = []
-                for i in range(n_proofs):
-                    _say(progress, f"[batching] K={k}: proof {i + 1}/{n_proofs}")
-                    path = Path(tmp) / f"k{k}.proof.json"
-                    t = time.perf_counter()
-                    sample = samples[i % len(samples)]
-                    proof = prover.prove(sample["input_data"], path, salts=sample.get("salt"))
-                    prove_s.append(time.perf_counter() - t)
+                _say(progress, f"[batching] K={k}: {n_proofs} proof(s)")
+                path = Path(tmp) / f"k{k}.proof.json"
+                try:
+                    prove_s, peak_mb = prove_in_process(m.dir, n_proofs, path)
+                except RuntimeError as e:
+                    rows.append({"k": k, "error": str(e), "logrows": m.circuit["logrows"]})
+                    break
                 _say(progress, f"[batching] K={k}: deploy, post {k} borrowers' features, verify, submit")
                 gas = measure_gas(m.dir, path, node.rpc_url, "lending")
+                proof = json.loads(path.read_text())
                 rows.append({
                     "k": k,
                     "prove_s_per_inference": round(statistics.median(prove_s) / k, 4),
                     "gas_per_inference": round(gas["verify_proof"] / k),
                     "action_gas_per_inference": round(gas["submit"] / k),
+                    "peak_rss_mb": peak_mb,
+                    # The build process's peak: the build's own when it rebuilt, a check's when up to date.
+                    "build_peak_rss_mb": build.peak_rss_mb,
+                    "build_up_to_date": "up to date" in build.stderr_tail + build.stdout,
                     "logrows": m.circuit["logrows"],
                     "proof_bytes": len(bytes(proof["proof"])),
                     "prove_s": round(statistics.median(prove_s), 3),
@@ -226,6 +264,7 @@ def bench_batching(circuits_dir: Path, models: list[str] | None = None, progress
                     "submit_gas": gas["submit"],
                     "verifier": gas["verifier_mode"],
                     "verifier_runtime_bytes": gas["verifier_runtime_bytes"],
+                    "input_visibility": m.circuit["visibility"]["input"],
                     "setup_s": m.data["timings_s"]["setup"],
                     "pk_bytes": m.data["artifacts"][manifest_mod.PK]["bytes"],
                     "instances": m.circuit["num_instances"],
@@ -237,8 +276,8 @@ def bench_batching(circuits_dir: Path, models: list[str] | None = None, progress
 
 
 def batching_targets(rows: list[dict]) -> dict:
-    """How the largest K measured compares with issue D's targets (from the measured rows)."""
-    by_k = {r["k"]: r for r in rows}
+    """How the largest K measured compares with issue 15's targets (from the measured rows)."""
+    by_k = {r["k"]: r for r in rows if "error" not in r}
     if 1 not in by_k or len(by_k) < 2:
         return {}
     top = by_k[max(by_k)]
@@ -247,19 +286,120 @@ def batching_targets(rows: list[dict]) -> dict:
         "action_gas_per_inference": top["action_gas_per_inference"],
         "prove_s_per_inference_vs_k1": top["prove_s_per_inference"] / by_k[1]["prove_s_per_inference"],
     }
+    if 64 in by_k:
+        measured["prove_s_per_inference_vs_k64"] = top["prove_s_per_inference"] / by_k[64]["prove_s_per_inference"]
     return {"k": top["k"], **{name: {"measured": round(value, 4), "target": BATCHING_TARGETS[name],
                                      "met": value <= BATCHING_TARGETS[name]}
                               for name, value in measured.items()}}
 
 
-SECTIONS: dict[str, Callable] = {"models": bench_models, "throughput": bench_throughput, "gas": bench_gas,
-                                 "batching": bench_batching, "models_in": bench_models_in,
-                                 "classic_in": bench_classic_in}
+# Throughput (issue 15): inferences proven per hour by `zkinfer batch`'s runner, for each K in the list and
+# 1 or 2 local workers (worker start-up included); the best configuration is the section's headline.
+THROUGHPUT_KS = (1, 64, 256)
+THROUGHPUT_KS_ENV = "ZKINFER_BENCH_THROUGHPUT_KS"
+THROUGHPUT_WORKERS = (1, 2)
+THROUGHPUT_TARGET_PER_HOUR = 15_000
+
+
+def throughput_configurations(circuit_dir: Path, k: int, workers_list=THROUGHPUT_WORKERS,
+                              progress: Callable | None = None) -> list[dict]:
+    """`measure_batch` on one circuit with each number of workers; a configuration whose provers together
+    would not fit in memory is recorded as skipped."""
+    from . import resources
+    from .compile import CircuitSettings
+    from .jobs import measure_batch
+
+    need = resources.estimate(CircuitSettings.load(circuit_dir / manifest_mod.SETTINGS))
+    out = []
+    for workers in workers_list:
+        packs = max(4, 2 * workers)
+        row = {"k": k, "workers": workers, "inferences": k * packs}
+        together = resources.MemoryEstimate(need.logrows, need.pk_bytes * workers, need.peak_bytes * workers)
+        short = resources.shortfall(together)
+        if short:
+            out.append({**row, "skipped": f"{workers} provers: {short}"})
+            continue
+        _say(progress, f"[throughput] K={k}: {k * packs} inferences with {workers} worker(s)")
+        s = measure_batch(circuit_dir, n_inputs=k * packs, workers=workers)
+        out.append({**row, "elapsed_s": round(s.elapsed_s, 2), "proofs_per_minute": round(s.proofs_per_minute, 3),
+                    "inferences_per_hour": round(60 * s.inferences_per_minute)})
+    return out
+
+
+def bench_throughput(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> dict:
+    """Inferences per hour from the batch runner at each K (the batching section's circuits) and 1 or 2
+    workers; `k`, `workers`, `inferences_per_hour` name the best."""
+    configs = []
+    for k in _ks(THROUGHPUT_KS_ENV, THROUGHPUT_KS):
+        m, build = build_batching_circuit(circuits_dir, k, progress)
+        if m is None:
+            configs.append(_failure(k, "build", build))
+            break
+        configs.extend(throughput_configurations(m.dir, k, progress=progress))
+    measured = [c for c in configs if "inferences_per_hour" in c]
+    best = max(measured, key=lambda c: c["inferences_per_hour"], default={})
+    return {"circuit": BATCHING_MODEL, "k": best.get("k"), "workers": best.get("workers"),
+            "inferences_per_hour": best.get("inferences_per_hour"), "target_per_hour": THROUGHPUT_TARGET_PER_HOUR,
+            "configurations": configs}
+
+
+def bench_estimates(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> list:
+    """Per zoo model: `zkinfer circuit estimate`'s predictions (from its ONNX and calibration data, with the
+    build's options) against the built circuit: logrows, pk bytes, peak RSS and seconds of a proof (in a
+    process of its own), and verification gas on anvil for models a gate consumes."""
+    from . import chain, zoo
+    from .build import BuildOptions
+    from .compile import CircuitArgs, Visibility
+    from .estimate import estimate_circuit
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="zkinfer-bench-estimates-") as tmp:
+        node = chain.chain_up(state=Path(tmp) / "chain")
+        try:
+            for name in models or zoo.list_models():
+                m = _zoo_circuit(circuits_dir, name, progress)
+                c = m.circuit
+                options = BuildOptions(visibility=Visibility(**c["visibility"]), batch_size=c["batch_size"],
+                                       circuit_args=CircuitArgs(**c.get("circuit_args", {})))
+                _say(progress, f"[estimates] {name}: estimate, then a proof")
+                predicted = estimate_circuit(m.data["source"]["onnx"], m.data["source"]["data"], options).to_dict()
+                path = Path(tmp) / f"{name}.proof.json"
+                prove_s, peak_mb = prove_in_process(m.dir, 1, path)
+                measured = {"logrows": c["logrows"], "pk_bytes": m.data["artifacts"][manifest_mod.PK]["bytes"],
+                            "peak_bytes": int(peak_mb * 2**20), "prove_s": round(prove_s[0], 3),
+                            "instances": c["num_instances"], "verify_gas": None}
+                if name in GAS_CONSUMERS:
+                    gas = measure_gas(m.dir, path, node.rpc_url, GAS_CONSUMERS[name])
+                    measured["verify_gas"], measured["verifier_mode"] = gas["verify_proof"], gas["verifier_mode"]
+                rows.append({"model": name, "predicted": predicted, "measured": measured,
+                             "ratios": estimate_ratios(predicted, measured)})
+        finally:
+            chain.chain_down(state=Path(tmp) / "chain")
+    return rows
+
+
+def estimate_ratios(predicted: dict, measured: dict) -> dict:
+    """predicted / measured for each quantity both have, and whether it is within the 2x target."""
+    out = {}
+    for key in ("logrows", "pk_bytes", "peak_bytes", "prove_s", "verify_gas"):
+        if predicted.get(key) and measured.get(key):
+            r = predicted[key] / measured[key]
+            out[key] = {"ratio": round(r, 3), "within_2x": 0.5 <= r <= 2.0}
+    return out
+
+
+SECTIONS: dict[str, Callable] = {"models": bench_models, "overhead": bench_overhead, "batching": bench_batching,
+                                 "throughput": bench_throughput, "gas": bench_gas, "estimates": bench_estimates,
+                                 "models_in": bench_models_in, "classic_in": bench_classic_in}
 
 
 def machine() -> dict:
+    from . import __version__
+
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine()}
+            "ram_gb": round(ram / 2**30, 1), "processor": platform.processor() or platform.machine(),
+            "ezkl": EZKL_VERSION, "zkinfer": __version__}
 
 
 def run(out_path: str | os.PathLike = DEFAULT_OUT, sections: list[str] | None = None,
@@ -283,4 +423,16 @@ def run(out_path: str | os.PathLike = DEFAULT_OUT, sections: list[str] | None = 
     results["machine"] = machine()
     results["ezkl_version"] = EZKL_VERSION
     write_json_atomic(out_path, results)
+    report(out_path)
     return results
+
+
+def report(results_path: str | os.PathLike = DEFAULT_OUT) -> Path:
+    """REPORT.md and its plots beside the results file, from it alone (`zkinfer bench --report-only`)."""
+    from .bench_report import write_report
+    from .errors import UsageError
+
+    results_path = Path(results_path)
+    if not results_path.is_file():
+        raise UsageError(f"results file not found: {results_path} (run `make bench` first)")
+    return write_report(json.loads(results_path.read_text()), results_path.parent)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from . import EZKL_VERSION, __version__, installed_ezkl_version, require_ezkl, resources
 from . import blinding as blinding_mod
+from . import estimate as estimate_mod
 from . import fidelity as fidelity_mod
 from . import inputs as inputs_mod
 from . import keys as keys_mod
@@ -205,7 +206,8 @@ class _Plan:
     key: str
 
 
-def _plan(onnx_path: Path, data_path: Path, validation_path: Path | None, options: BuildOptions) -> _Plan:
+def plan_build(onnx_path: Path, data_path: Path, validation_path: Path | None, options: BuildOptions) -> _Plan:
+    """Read and check everything a build works from (files, signature, samples, reference), writing nothing."""
     for p, what in ((onnx_path, "ONNX model"), (data_path, "calibration data"), (validation_path, "validation data")):
         if p is not None and not p.is_file():
             raise UsageError(f"{what} not found: {p}")
@@ -245,7 +247,7 @@ def build_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, ou
     out_dir = Path(out_dir)
     require_ezkl(what="building a circuit")
     t_start = time.perf_counter()
-    plan = _plan(Path(onnx_path), Path(data_path), Path(validation_path) if validation_path else None, options)
+    plan = plan_build(Path(onnx_path), Path(data_path), Path(validation_path) if validation_path else None, options)
     if not force:
         existing = _up_to_date(out_dir, plan.key)
         if existing:
@@ -278,10 +280,7 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
     salts = blinding_mod.random_salts(per_sample * len(plan.validation), options.seed)
     tolerance = options.tolerance or fidelity_mod.default_tolerance(references)
     n_classes = _n_classes(prepared.sig, {}, options.task)
-    staged_data = staging / STAGED_CALIBRATION
-    write_json_atomic(staged_data, inputs_mod.ezkl_input(
-        [[v for s in plan.calibration for v in prepared.circuit_values(s)[i]] for i in range(len(plan.sig.inputs))]),
-        indent=None)
+    staged_data = _stage_calibration(staging, plan, prepared)
 
     attempts_log, report, first_witness, settings = [], None, None, None
     for i, attempt in enumerate(options.attempts, 1):
@@ -343,6 +342,29 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
     return report, first_witness, settings
 
 
+def _stage_calibration(staging: Path, plan: _Plan, prepared: prepare_mod.PreparedModel) -> Path:
+    """The calibration data as ezkl is given it (prescaled where the graph is), in one ezkl input file."""
+    staged_data = staging / STAGED_CALIBRATION
+    write_json_atomic(staged_data, inputs_mod.ezkl_input(
+        [[v for s in plan.calibration for v in prepared.circuit_values(s)[i]] for i in range(len(plan.sig.inputs))]),
+        indent=None)
+    return staged_data
+
+
+def first_calibration(work_dir: Path, plan: _Plan, options: BuildOptions,
+                      progress: Progress | None = None) -> CircuitSettings:
+    """The cheap part of a build (prepare, settings, the ladder's first calibration, compile) into `work_dir`:
+    the settings `pipeline.estimate` predicts costs from. No fidelity gate, SRS or keys."""
+    prepared = prepare_mod.prepare_model(plan.onnx_path, plan.sig, plan.variables, plan.calibration,
+                                         work_dir / manifest_mod.ONNX, skip=options.skip_rewrites)
+    _say(progress, f"calibrating ({options.attempts[0].describe()})")
+    settings, _ = settings_and_compile(prepared.path, _stage_calibration(work_dir, plan, prepared), work_dir,
+                                       options.visibility, options.attempts[0], prepared.sig, options.max_logrows,
+                                       options.circuit_args, model=plan.onnx_path, graph_args=prepared.run_args,
+                                       before_compile=lambda st: _after_calibration(prepared, st, progress))
+    return settings
+
+
 def _after_calibration(prepared: prepare_mod.PreparedModel, settings: CircuitSettings, progress: Progress | None):
     for r in prepared.apply_calibrated(settings.input_scales):
         _say(progress, f"  rewrite {r['rewrite']}: {'; '.join(r['changes'])}")
@@ -382,6 +404,7 @@ def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, 
     timings["srs"] = time.perf_counter() - t0
     if srs.insecure:
         log.warning(srs_mod.INSECURE_WARNING)
+    _say(progress, estimate_mod.from_settings(settings).describe())
     _say(progress, f"generating keys (logrows {settings.logrows}; {resources.estimate(settings).describe()})")
     t0 = time.perf_counter()
     with resources.watchdog("generating keys"):

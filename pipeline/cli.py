@@ -105,6 +105,29 @@ def circuit_build(onnx_path, data_path, out_dir, validation_path, tolerance, lab
     _print_build(result)
 
 
+@circuit.command("estimate")
+@click.argument("onnx_path", metavar="ONNX", type=click.Path(dir_okay=False))
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False), help="Calibration inputs.")
+@visibility_options
+@click.option("--batch", "batch_size", type=int, help="Value for the model's symbolic batch dimension.")
+@click.option("--dim", "dims", multiple=True, metavar="NAME=N", help="Another symbolic dimension (repeatable).")
+@click.option("--max-logrows", type=int, help="Upper bound on the circuit size (2^logrows rows).")
+@click.option("--verifier", "verifier_mode", type=click.Choice(["standard", "split-vk", "reusable"]),
+              default="standard", show_default=True, help="Verifier the gas is predicted for.")
+@layout_options
+def circuit_estimate(onnx_path, data_path, input_visibility, output_visibility, param_visibility, batch_size, dims,
+                     max_logrows, verifier_mode, num_inner_cols, decomp_base, decomp_legs):
+    """Predict logrows, key size, memory, prove time and gas from calibrated settings, without making keys."""
+    from .build import BuildOptions
+    from .compile import Visibility
+    from .estimate import estimate_circuit
+
+    options = BuildOptions(visibility=Visibility(input_visibility, output_visibility, param_visibility),
+                           batch_size=batch_size, dims=_parse_dims(dims), max_logrows=max_logrows,
+                           circuit_args=_circuit_args(num_inner_cols, decomp_base, decomp_legs))
+    click.echo(estimate_circuit(onnx_path, data_path, options, verifier_mode, progress=_progress).describe())
+
+
 def _parse_dims(given: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
     out = []
     for text in given:
@@ -214,12 +237,15 @@ def verify_cmd(circuit_dir, proof_path):
 @click.option("--section", "sections", multiple=True, help="Only these sections (repeatable).")
 @click.option("--model", "models", multiple=True, help="Only these zoo models (repeatable).")
 @click.option("--circuits", "circuits_dir", default="circuits", show_default=True, type=click.Path(file_okay=False))
-def bench_cmd(out_path, sections, models, circuits_dir):
-    """Benchmark the zoo: build, prove, verify (and more sections as they exist)."""
-    from .bench import run
+@click.option("--report-only", is_flag=True, help="Only regenerate REPORT.md and its plots from the results file.")
+def bench_cmd(out_path, sections, models, circuits_dir, report_only):
+    """Benchmark the zoo (sections: see pipeline/bench.py), then write REPORT.md and plots beside the results."""
+    from .bench import report, run
 
-    run(out_path, list(sections) or None, circuits_dir, list(models) or None, progress=_progress)
-    click.echo(f"results: {out_path}")
+    if not report_only:
+        run(out_path, list(sections) or None, circuits_dir, list(models) or None, progress=_progress)
+        click.echo(f"results: {out_path}")
+    click.echo(f"report: {report(out_path)}")
 
 
 def _echo_json(obj) -> None:

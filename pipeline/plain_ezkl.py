@@ -81,3 +81,50 @@ def run(onnx_path: str | os.PathLike, data_path: str | os.PathLike, input_data: 
     finally:
         (w / "pk.key").unlink(missing_ok=True)  # hundreds of MB, never needed again
     return res
+
+
+# The same proof on a circuit zkinfer built: gen_witness + prove, then verify, on its files (compiled
+# circuit, keys, SRS, settings) and nothing else. `make bench`'s `overhead` section holds zkinfer's prover
+# to these, in this process (library against library) and as a script of its own (CLI against CLI).
+BARE_PROVE_SCRIPT = """\
+import sys, ezkl
+data, compiled, pk, srs, witness, proof = sys.argv[1:]
+ezkl.gen_witness(data, compiled, witness)
+ezkl.prove(witness, compiled, pk, proof, srs)
+"""
+BARE_VERIFY_SCRIPT = """\
+import sys, ezkl
+proof, settings, vk, srs = sys.argv[1:]
+sys.exit(0 if ezkl.verify(proof, settings, vk, srs) else 1)
+"""
+
+
+def prove_files(data_path: str | os.PathLike, circuit_dir: str | os.PathLike, witness_path: str | os.PathLike,
+                proof_path: str | os.PathLike) -> None:
+    """gen_witness + prove with ezkl alone on a built circuit's files (`data_path`: ezkl's input.json, the
+    values as the circuit takes them)."""
+    import ezkl
+
+    d = Path(circuit_dir)
+    ezkl.gen_witness(str(data_path), str(d / "network.compiled"), str(witness_path))
+    ezkl.prove(str(witness_path), str(d / "network.compiled"), str(d / "pk.key"), str(proof_path), str(d / "kzg.srs"))
+
+
+def verify_files(proof_path: str | os.PathLike, circuit_dir: str | os.PathLike) -> bool:
+    """ezkl.verify alone on a proof of `prove_files` and a built circuit's settings, key and SRS."""
+    import ezkl
+
+    d = Path(circuit_dir)
+    return bool(ezkl.verify(str(proof_path), str(d / "settings.json"), str(d / "vk.key"), str(d / "kzg.srs")))
+
+
+def prove_args(data_path, circuit_dir, witness_path, proof_path) -> list[str]:
+    """BARE_PROVE_SCRIPT's arguments for the same files as `prove_files`."""
+    d = Path(circuit_dir)
+    return [str(data_path), str(d / "network.compiled"), str(d / "pk.key"), str(d / "kzg.srs"), str(witness_path),
+            str(proof_path)]
+
+
+def verify_args(proof_path, circuit_dir) -> list[str]:
+    d = Path(circuit_dir)
+    return [str(proof_path), str(d / "settings.json"), str(d / "vk.key"), str(d / "kzg.srs")]

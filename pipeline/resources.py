@@ -26,6 +26,10 @@ BASE_POLYS = 60
 POLYS_PER_TABLE = 30
 POLYS_PER_DYNAMIC = 12
 POLYS_PER_ADVICE_COLUMN = 6
+# Hashed inputs, outputs or weights add ezkl's Poseidon chip (its own advice, fixed round-constant and
+# permutation columns). Fitted to one build: credit_risk at K = 64 with hashed inputs and one advice column
+# has a 1.8 GB key at logrows 17, where the terms above alone give 0.74 GB.
+POLYS_FOR_POSEIDON = 260
 # Peak resident memory while proving, against the key's size (measured: 2.2x to 2.8x, plus the process).
 PEAK_OVER_PK = 3.0
 PROCESS_BYTES = 300 << 20
@@ -67,8 +71,9 @@ def estimate(settings) -> MemoryEstimate:
     k = settings.logrows
     tables = len(raw.get("required_lookups") or []) + len(raw.get("required_range_checks") or [])
     dynamic = int(raw.get("num_dynamic_lookups") or 0) + int(raw.get("num_shuffles") or 0)
+    hashed = any(str(v).startswith("hashed") for v in (settings.visibility or {}).values())
     polys = (BASE_POLYS + POLYS_PER_TABLE * tables + POLYS_PER_DYNAMIC * dynamic
-             + POLYS_PER_ADVICE_COLUMN * advice_columns(raw, k))
+             + POLYS_PER_ADVICE_COLUMN * advice_columns(raw, k) + POLYS_FOR_POSEIDON * hashed)
     pk = FIELD_BYTES * (1 << k) * polys
     return MemoryEstimate(logrows=k, pk_bytes=pk, peak_bytes=int(PEAK_OVER_PK * pk) + PROCESS_BYTES)
 

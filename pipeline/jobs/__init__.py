@@ -21,12 +21,20 @@ The CLI (`zkinfer batch`, `zkinfer jobs status|export`) is a thin layer over the
 
 from .progress import LineProgress, Progress, RichProgress, auto_progress
 from .report import EXPORT_FORMATS, export, status
-from .runner import BACKENDS, DEFAULT_TIMEOUT_S, BatchSummary, measure_throughput, run_batch
+from .runner import (
+    BACKENDS,
+    DEFAULT_TIMEOUT_S,
+    BatchSummary,
+    measure_batch,
+    measure_throughput,
+    run_batch,
+    write_benchmark_inputs,
+)
 from .sources import JobSpec, job_id, pack_id, read_inputs
 from .store import JobStore
 
 __all__ = [
     "BACKENDS", "DEFAULT_TIMEOUT_S", "EXPORT_FORMATS", "BatchSummary", "JobSpec", "JobStore", "LineProgress",
-    "Progress", "RichProgress", "auto_progress", "export", "job_id", "measure_throughput", "pack_id", "read_inputs",
-    "run_batch", "status",
+    "Progress", "RichProgress", "auto_progress", "export", "job_id", "measure_batch", "measure_throughput", "pack_id",
+    "read_inputs", "run_batch", "status", "write_benchmark_inputs",
 ]

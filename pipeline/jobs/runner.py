@@ -380,14 +380,9 @@ class _sigterm_as_interrupt:
             signal.signal(signal.SIGTERM, self._old)
 
 
-def measure_throughput(circuit_dir: str | os.PathLike, n_inputs: int = 6, workers: int = 1,
-                       threads_per_worker: int | None = None, backend: str = "local") -> float:
-    """Proofs per minute for a fresh batch of `n_inputs` distinct inputs (for `make bench`); a K-slot
-    circuit proves K of them per proof.
-
-    The inputs are the circuit's saved samples (their rows), each repeated with a tiny offset (1e-6 per copy) so every
-    one is a distinct job; the time is the batch's dispatch-to-last-result time, worker start-up included.
-    """
+def write_benchmark_inputs(circuit_dir: str | os.PathLike, n_inputs: int, path: str | os.PathLike) -> Path:
+    """`n_inputs` distinct batch rows (JSONL) for benchmarks: the circuit's saved samples (their rows), each
+    repeated with a tiny offset (1e-6 per copy) so every one is a distinct job."""
     prover = Prover(circuit_dir)
     samples_path = Path(circuit_dir) / "samples.jsonl"
     # Each saved sample is a whole circuit input: K inferences for a K-slot circuit.
@@ -395,20 +390,34 @@ def measure_throughput(circuit_dir: str | os.PathLike, n_inputs: int = 6, worker
                for row in prover.slots.unpack(prover.parse_input(json.loads(line), "sample"))]
     if not samples:
         raise UsageError(f"{samples_path} holds no samples to benchmark with")
+    rows = []
+    for i in range(n_inputs):
+        base = samples[i % len(samples)]
+        offset = 1e-6 * (i // len(samples))
+        row = {"input_data": [[v + offset for v in t] for t in base]}
+        if prover.blinding:  # hashed inputs: each row its own subject's salt
+            row["salt"] = new_salt()
+        rows.append(json.dumps(row))
+    Path(path).write_text("\n".join(rows) + "\n")
+    return Path(path)
+
+
+def measure_batch(circuit_dir: str | os.PathLike, n_inputs: int = 6, workers: int = 1,
+                  threads_per_worker: int | None = None, backend: str = "local") -> BatchSummary:
+    """A fresh batch of `n_inputs` distinct inputs (`write_benchmark_inputs`), for `make bench`; a K-slot
+    circuit proves K of them per proof. The summary's rates count the batch's dispatch-to-last-result time,
+    worker start-up included. ProofError unless every input was proved."""
     with tempfile.TemporaryDirectory(prefix="zkinfer-bench-") as tmp:
-        inputs = Path(tmp) / "inputs.jsonl"
-        rows = []
-        for i in range(n_inputs):
-            base = samples[i % len(samples)]
-            offset = 1e-6 * (i // len(samples))
-            row = {"input_data": [[v + offset for v in t] for t in base]}
-            if prover.blinding:  # hashed inputs: each row its own subject's salt
-                row["salt"] = new_salt()
-            rows.append(json.dumps(row))
-        inputs.write_text("\n".join(rows) + "\n")
+        inputs = write_benchmark_inputs(circuit_dir, n_inputs, Path(tmp) / "inputs.jsonl")
         summary = run_batch(circuit_dir, inputs, Path(tmp) / "out", workers=workers, backend=backend,
                             threads_per_worker=threads_per_worker)
     if summary.proved != n_inputs:
         raise ProofError(f"benchmark batch proved {summary.proved} of {n_inputs}: "
                          + "; ".join(f["reason"] for f in summary.failures[:3]))
-    return summary.proofs_per_minute
+    return summary
+
+
+def measure_throughput(circuit_dir: str | os.PathLike, n_inputs: int = 6, workers: int = 1,
+                       threads_per_worker: int | None = None, backend: str = "local") -> float:
+    """Proofs per minute of `measure_batch`."""
+    return measure_batch(circuit_dir, n_inputs, workers, threads_per_worker, backend).proofs_per_minute
