@@ -7,7 +7,7 @@ An ML engineer's circuit, a prover's batch, and a lending protocol's contract, i
 3. start a local anvil with mainnet's limits, deploy the verifier, the model registry and
    `RiskAdjustedLending`, register the model;
 4. the feature oracle posts each borrower's features; each proof is submitted, and the borrower's rate moves;
-5. a tampered proof and a replayed proof are refused, each with its own custom error;
+5. a tampered proof and a replayed proof (a posting acts once) are refused, each with its own custom error;
 6. anvil stops.
 
 Everything lands under `runs/demo/` (git-ignored); running it again reuses the circuit and the proofs.
@@ -28,7 +28,7 @@ from .errors import ZkinferError
 BORROWERS = ("alice", "bob", "carol", "dave", "erin")
 BORROWER_SEED = 2026  # the demo's borrowers: held-out draws from the credit_risk generator
 # The demo's circuit breaker allows any move from the initial rate (800 bp) within [200, 1700] bp; the
-# tests show the tighter default (300 bp) refusing a large step.
+# tests show the tighter default (300 bp) holding a large move to one step per posting.
 DEMO_TERMS = {"maxRateStepBps": 1_000}
 
 

@@ -2,7 +2,7 @@
 
     node = chain_up()                                        # anvil from the pinned npm package
     d = deploy("circuits/credit_risk", node.rpc_url, consumer="lending")
-    post_features(["proof.json"], node.rpc_url, subjects=[borrower])  # the oracle's part
+    post_features(["proof.json"], node.rpc_url, subjects=[borrower])  # the oracle's part (withdraw_features)
     [s] = submit(["proof.json"], node.rpc_url, subjects=[borrower])   # s.effects: the new rate
     chain_down()
 
@@ -13,7 +13,8 @@ Modules, each used through the names re-exported here:
                   transactions, and custom errors decoded from the recorded ABIs (no compiler needed)
     deployments   the book ``deployments/<chainId>.json``, written after every transaction
     deploy        a circuit's verifier, the registry and a gate; registering and accepting the model
-    gate          feature commitments, subjects, posting features, submitting proofs, verification gas
+    gate          feature commitments, subjects, posting and withdrawing features, submitting proofs,
+                  verification gas
 
 Which proof instance is which (and so what a slot's commitment is) comes from `pipeline.layout`; proof
 files are read with `pipeline.prooffile`.
@@ -51,6 +52,7 @@ from .gate import (
     submit,
     submit_calldata,
     verification_gas,
+    withdraw_features,
 )
 from .node import (
     DEFAULT_STATE_DIR,
@@ -71,5 +73,5 @@ __all__ = [
     "Deployment", "DeploymentsBook", "GateHandle", "LocalChain", "Posting", "RevertDecoder", "Submission",
     "chain_down", "chain_up", "deploy", "deployments_path", "feature_commitment", "load_deployments", "local_chain",
     "open_gate", "params_commitment", "post_features", "slot_commitments", "state_dir", "subjects_for", "submit",
-    "submit_calldata", "verification_gas",
+    "submit_calldata", "verification_gas", "withdraw_features",
 ]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from onchain_helpers import LENDING_TERMS, MAX_AGE
 
 SCALE = 7
 DECOMP_BASE, DECOMP_LEGS = 256, 4
@@ -215,3 +217,38 @@ def anvil(tmp_path_factory):
     node = chain.chain_up(state=state)
     yield node
     chain.chain_down(state=state)
+
+
+@pytest.fixture(scope="module")
+def env(anvil, circuits, tmp_path_factory):
+    """Lending gates for `credit` (model A) and `credit_b` (model B, same layout), and a bond gate for
+    `inflation`, all registered in one registry. One per test module (its own deployments and state)."""
+    from pipeline import chain, evm
+
+    ddir = tmp_path_factory.mktemp("lending") / "deployments"
+    rpc = anvil.rpc_url
+    a = chain.deploy(
+        circuits["credit"].dir,
+        rpc,
+        "lending",
+        deployments_dir=ddir,
+        terms=LENDING_TERMS,
+        max_feature_age=MAX_AGE,
+    )
+    b = chain.deploy(circuits["credit_b"].dir, rpc, "lending", deployments_dir=ddir, terms=LENDING_TERMS)
+    i = chain.deploy(circuits["inflation"].dir, rpc, "bond", deployments_dir=ddir)
+    c = chain.Chain(rpc)
+    registry = c.contract(a.registry_address, evm.contract_artifact("ModelRegistry")["abi"])
+    return SimpleNamespace(
+        chain=c,
+        w3=c.w3,
+        ddir=ddir,
+        a=a,
+        b=b,
+        i=i,
+        registry=registry,
+        gate=chain.open_gate(c, "credit", ddir),
+        proofs=tmp_path_factory.mktemp("proofs"),
+        circuits=circuits,
+        proof_cache={},
+    )

@@ -100,8 +100,9 @@ def test_deploy_post_and_submit_proof_files(anvil, circuits, tmp_path):
     assert s.effects[0]["borrower"] == borrower and s.effects[0]["newRateBps"] == 950
     expect_revert(
         lambda: chain.submit([proof], anvil.rpc_url, subjects=[borrower], deployments_dir=ddir),
-        "StatementAlreadyConsumed",
-        statementKey=s.statement_key,
+        "PostingAlreadyConsumed",
+        subject="0x" + bytes(12).hex() + borrower[2:].lower(),
+        postedAt=posting.posted_at,
     )
 
     # A proof of another version of the circuit is refused before any gas is spent.
@@ -156,7 +157,7 @@ def test_cli_end_to_end(circuits, tmp_path, monkeypatch, capsys):
         code, out, _ = run("submit", proof, "--subject", borrower)
         assert code == 0 and json.loads(out)[0]["effects"][0]["newRateBps"] == 950
         code, _, err = run("submit", proof, "--subject", borrower)
-        assert code == 1 and err.startswith("error: ") and "StatementAlreadyConsumed(statementKey=0x" in err
+        assert code == 1 and err.startswith("error: ") and "PostingAlreadyConsumed(subject=0x" in err
         assert "Traceback" not in err
     finally:
         code, out, _ = run("chain", "down")

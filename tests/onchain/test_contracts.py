@@ -4,96 +4,30 @@ submission is refused, each with its own custom error. Lending here; the bond in
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
-from onchain_helpers import address, address_subject, advance_time, expect_revert, load
+from onchain_helpers import (
+    LENDING_TERMS,
+    MAX_AGE,
+    PD_HALF,
+    PD_HIGH,
+    PD_MID,
+    RATE_MID,
+    address,
+    address_subject,
+    advance_time,
+    expect_revert,
+    load,
+    post,
+    post_hashed,
+    prove,
+    rate,
+    send,
+)
 
 from pipeline import chain, evm
 
 pytestmark = pytest.mark.slow
-
-# Features of the `credit` stand-in (PD = sigmoid(x0 + x1/2 - x2/2 + x3/4)) and what they prove.
-PD_HALF = [0.0, 0.0, 0.0, 0.0]  # PD 0.5 -> 200 + 1500 * 0.5 = 950 bp
-PD_MID = [0.25, 0.0, 0.0, 0.0]  # PD 72/128 (sigmoid(0.25) at scale 7) -> 200 + 843 = 1043 bp
-PD_HIGH = [2.0, 2.0, -2.0, 2.0]  # PD ~0.99 -> ~1680 bp: a step of ~880 from 800, over the 300 limit
-RATE_MID = 200 + 1500 * 72 // 128
-LENDING_TERMS = {"baseRateBps": 200, "slopeBps": 1500, "maxRateStepBps": 300, "initialRateBps": 800}
-MAX_AGE = 3600
-
-
-@pytest.fixture(scope="module")
-def env(anvil, circuits, tmp_path_factory):
-    """Lending gates for `credit` (model A) and `credit_b` (model B, same layout), and a bond gate for
-    `inflation`, all registered in one registry."""
-    ddir = tmp_path_factory.mktemp("lending") / "deployments"
-    rpc = anvil.rpc_url
-    a = chain.deploy(
-        circuits["credit"].dir,
-        rpc,
-        "lending",
-        deployments_dir=ddir,
-        terms=LENDING_TERMS,
-        max_feature_age=MAX_AGE,
-    )
-    b = chain.deploy(circuits["credit_b"].dir, rpc, "lending", deployments_dir=ddir, terms=LENDING_TERMS)
-    i = chain.deploy(circuits["inflation"].dir, rpc, "bond", deployments_dir=ddir)
-    c = chain.Chain(rpc)
-    registry = c.contract(a.registry_address, evm.contract_artifact("ModelRegistry")["abi"])
-    return SimpleNamespace(
-        chain=c,
-        w3=c.w3,
-        ddir=ddir,
-        a=a,
-        b=b,
-        i=i,
-        registry=registry,
-        gate=chain.open_gate(c, "credit", ddir),
-        proofs=tmp_path_factory.mktemp("proofs"),
-        circuits=circuits,
-        proof_cache={},
-    )
-
-
-def prove(env, circuit: str, features: list[float], label: str = "") -> dict:
-    """A real proof (cached per circuit, features and label: a new label gives a fresh proof)."""
-    key = (circuit, tuple(features), label)
-    if key not in env.proof_cache:
-        path = env.proofs / f"{circuit}-{len(env.proof_cache)}.json"
-        env.proof_cache[key] = load(env.circuits[circuit].prove([features], path))
-    return env.proof_cache[key]
-
-
-def post(env, borrower: str, proof: dict, layout: dict | None = None) -> None:
-    """The feature publisher posts the borrower's features on the credit gate: the commitment to the
-    proof's own inputs, read with the proof's model's `layout` (default: the credit model's)."""
-    handle = env.gate
-    instances = [int(x, 16) for x in proof["calldata"]["instances"]]
-    [commitment] = chain.slot_commitments(instances, layout or handle.layout)
-    env.chain.transact(handle.gate.functions.postFeatures(address_subject(borrower), commitment), "post")
-
-
-def post_hashed(env, handle, circuit_dir, borrowers: list[str], features: list[list[float]]) -> None:
-    """The publisher posts each borrower's Poseidon commitment, computed from raw features."""
-    for who, x in zip(borrowers, features, strict=True):
-        commitment = chain.feature_commitment(circuit_dir, x)
-        env.chain.transact(
-            handle.gate.functions.postFeatures(address_subject(who), bytes.fromhex(commitment[2:])), "post"
-        )
-
-
-def send(env, proof: dict, borrowers: list[str], model_id: int | None = None, gate=None, instances=None):
-    calldata = dict(proof["calldata"])
-    if instances is not None:
-        calldata["instances"] = [f"0x{v:064x}" for v in instances]
-    return chain.submit_calldata(
-        gate or env.gate, calldata, [address_subject(b) for b in borrowers], model_id=model_id
-    )
-
-
-def rate(env, borrower: str) -> int:
-    return env.gate.gate.functions.rateOf(borrower).call()
-
 
 # ------------------------------------------------------------------------------------------ what takes effect
 
@@ -111,14 +45,16 @@ def test_valid_proof_sets_the_rate_exactly_once(env):
         }
     ]
     assert rate(env, alice) == 950
-    assert env.gate.gate.functions.isConsumed(bytes.fromhex(s.statement_key[2:])).call()
+    record = env.gate.gate.functions.subjectRecord(address_subject(alice)).call()
+    assert record[2] == 0  # publisherId: the posting is consumed
 
     # The same proof again, and a fresh proof (other bytes) of the same statement: both refused.
-    expect_revert(lambda: send(env, proof, [alice]), "StatementAlreadyConsumed", statementKey=s.statement_key)
+    consumed = {"subject": "0x" + address_subject(alice).hex(), "postedAt": record[1]}
+    expect_revert(lambda: send(env, proof, [alice]), "PostingAlreadyConsumed", **consumed)
     fresh = prove(env, "credit", PD_HALF, label="fresh")
     assert fresh["calldata"]["proof"] != proof["calldata"]["proof"]
     assert fresh["calldata"]["instances"] == proof["calldata"]["instances"]
-    expect_revert(lambda: send(env, fresh, [alice]), "StatementAlreadyConsumed", statementKey=s.statement_key)
+    expect_revert(lambda: send(env, fresh, [alice]), "PostingAlreadyConsumed", **consumed)
     assert rate(env, alice) == 950
 
 
@@ -341,19 +277,42 @@ def test_paused_gate(env):
     assert send(env, proof, [mia]).effects[0]["newRateBps"] == 950
 
 
-def test_rate_step_beyond_the_limit(env):
+def test_rate_step_beyond_the_limit_moves_one_step_per_posting(env):
+    """The circuit breaker clamps toward the target instead of reverting: a borrower whose risk jumps moves
+    300 bp per posting (review round) until it reaches the proven PD's rate."""
     ned = address("ned")
     proof = prove(env, "credit", PD_HIGH)
-    post(env, ned, proof)
-    err = expect_revert(
-        lambda: send(env, proof, [ned]),
-        "RateStepTooLarge",
-        borrower=ned,
-        currentRateBps=800,
-        maxRateStepBps=300,
-    )
-    assert err.error_args["proposedRateBps"] > 1600
-    assert rate(env, ned) == 800
+    scale = env.registry.functions.model(env.a.model_id).call()[2]
+    pd = int(proof["calldata"]["instances"][-1], 16) * 10**18 // 2**scale
+    target = env.gate.gate.functions.targetRateBps(pd).call()
+    assert target > 1600
+    moves = []
+    for _ in range(3):
+        post(env, ned, proof)  # each posting is a new round, even within the same second
+        effects = send(env, proof, [ned]).effects
+        moves.append(effects[0]["newRateBps"])
+        limited = [e for e in effects if e["event"] == "RateStepLimited"]
+        assert limited == ([{"event": "RateStepLimited", "borrower": ned, "targetRateBps": target}]
+                           if moves[-1] != target else [])
+    assert moves == [1100, 1400, target] and rate(env, ned) == target
+
+
+def test_rate_step_is_set_by_the_owner(env):
+    gate = env.gate.gate.functions
+    outsider = env.w3.eth.accounts[3]
+    expect_revert(lambda: env.chain.transact(gate.setMaxRateStep(1000), "step", sender=outsider),
+                  "OwnableUnauthorizedAccount", account=outsider)
+    expect_revert(lambda: env.chain.transact(gate.setMaxRateStep(0), "step"), "InvalidRateTerms")
+    receipt = env.chain.transact(gate.setMaxRateStep(1000), "step")
+    assert env.gate.gate.events.MaxRateStepSet().process_receipt(receipt)[0]["args"]["maxRateStepBps"] == 1000
+    try:
+        oz = address("oz")
+        proof = prove(env, "credit", PD_HIGH)
+        post(env, oz, proof)
+        [effect] = send(env, proof, [oz]).effects  # ~880 bp from 800, within the new step: no RateStepLimited
+        assert effect["newRateBps"] > 1600
+    finally:
+        env.chain.transact(gate.setMaxRateStep(LENDING_TERMS["maxRateStepBps"]), "step")
 
 
 def test_probability_outside_zero_one(env):

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+
+import {Ownable2StepNoRenounce} from "./access/Ownable2StepNoRenounce.sol";
 
 import {IHalo2Verifier} from "./interfaces/IHalo2Verifier.sol";
 import {FixedPointFelt} from "./lib/FixedPointFelt.sol";
@@ -12,8 +14,9 @@ import {InstanceLayout, InstanceLayouts} from "./lib/InstanceLayout.sol";
 ///         verifier, the hashes that identify what was built (verifying key, zkinfer manifest), how to read
 ///         its public instances, and, for circuits with hashed weights, the weight commitment proofs must
 ///         carry. Versions are append-only: a broken one is revoked, never edited; a fixed one is registered
-///         anew under a new id. See {InstanceLayout} for how a proof's instances are read.
-contract ModelRegistry is Ownable2Step {
+///         anew under a new id. See {InstanceLayout} for how a proof's instances are read. Ownership cannot be
+///         renounced (see {Ownable2StepNoRenounce}): revoking a version always stays possible.
+contract ModelRegistry is Ownable2StepNoRenounce {
     /// @notice A registered model version.
     struct Model {
         IHalo2Verifier verifier;
