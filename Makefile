@@ -27,7 +27,7 @@ $(PY_STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[models,classic,dev]"
 	# hummingbird-ml (tests convert tree ensembles with it, as many users do) pins onnx<=1.16.1, older
 	# than onnxscript and torch's exporter need; it runs fine on the newer onnx, so install it without deps.
-	$(PY) -m pip install --quiet --no-deps "$(HUMMINGBIRD_SPEC)" "dill>=0.3" "onnxconverter-common>=1.14"
+	$(PY) -m pip install --quiet --no-deps "$(HUMMINGBIRD_SPEC)" "dill>=0.3" "onnxconverter-common>=1.14" "psutil>=5"
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json

@@ -28,4 +28,24 @@ layer) drive the stages; no stage imports them.
 
 __version__ = "0.1.0"
 
-EZKL_VERSION = "23.0.5"
+EZKL_VERSION = "23.0.5"  # pinned: proofs and keys are not portable across ezkl versions
+
+
+def installed_ezkl_version() -> str:
+    """The ezkl version this machine has (its package metadata), which every build and proof must match."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ezkl")
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def require_ezkl(expected: str = EZKL_VERSION, what: str = "zkinfer") -> None:
+    """UsageError unless the installed ezkl is `expected` (a circuit's, or zkinfer's pin)."""
+    from .errors import ArtifactMismatchError
+
+    found = installed_ezkl_version()
+    if found != expected:
+        raise ArtifactMismatchError(f"{what} needs ezkl {expected}, but this machine has ezkl {found}: keys and "
+                                    f"proofs are not portable across ezkl versions (pip install ezkl=={expected})")

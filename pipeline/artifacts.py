@@ -100,6 +100,8 @@ def read_json(path: str | os.PathLike, what: str = "JSON file"):
         raise UsageError(f"{what} not found: {p}") from None
     except IsADirectoryError:
         raise UsageError(f"{what} is a directory, expected a file: {p}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{what} {p} is not UTF-8 text (byte {e.start}): not a JSON file") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:

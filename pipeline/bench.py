@@ -20,6 +20,7 @@ from pathlib import Path
 from . import EZKL_VERSION
 from . import manifest as manifest_mod
 from .artifacts import write_json_atomic
+from .bench_classic import bench_classic_in
 from .bench_foreign import bench_models_in
 
 DEFAULT_OUT = Path("bench/results.json")
@@ -251,7 +252,8 @@ def batching_targets(rows: list[dict]) -> dict:
 
 
 SECTIONS: dict[str, Callable] = {"models": bench_models, "throughput": bench_throughput, "gas": bench_gas,
-                                 "batching": bench_batching, "models_in": bench_models_in}
+                                 "batching": bench_batching, "models_in": bench_models_in,
+                                 "classic_in": bench_classic_in}
 
 
 def machine() -> dict:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import EZKL_VERSION, __version__, resources
+from . import EZKL_VERSION, __version__, installed_ezkl_version, require_ezkl, resources
 from . import fidelity as fidelity_mod
 from . import inputs as inputs_mod
 from . import keys as keys_mod
@@ -39,6 +39,7 @@ from . import srs as srs_mod
 from .artifacts import (
     canonical_json,
     copy_atomic,
+    read_json,
     sha256_bytes,
     sha256_file,
     write_json_atomic,
@@ -157,7 +158,7 @@ def _n_classes(sig: OnnxSignature, variables: dict, task: str | None) -> int | N
 
 def build_key(onnx_path: Path, data_path: Path, validation_path: Path | None, options: BuildOptions) -> str:
     srs = {"origin": srs_mod.DEV_ORIGIN} if options.srs_path is None else {
-        "origin": srs_mod.CEREMONY_ORIGIN, "sha256": sha256_file(options.srs_path)}
+        "origin": "given", "sha256": sha256_file(options.srs_path)}
     return sha256_bytes(canonical_json({
         "schema": manifest_mod.SCHEMA,
         "ezkl": EZKL_VERSION,
@@ -241,6 +242,7 @@ def build_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, ou
     """
     options = options or BuildOptions()
     out_dir = Path(out_dir)
+    require_ezkl(what="building a circuit")
     if options.visibility.param == layout_mod.PRIVATE:
         log.warning("%s: %s (deploy refuses it: use fixed or hashed)", out_dir, layout_mod.PRIVATE_PARAMS_RISK)
     t_start = time.perf_counter()
@@ -288,7 +290,8 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
         try:
             settings, t = settings_and_compile(prepared.path, staged_data, staging, options.visibility, attempt,
                                                prepared.sig, options.max_logrows, options.circuit_args,
-                                               model=plan.onnx_path)
+                                               model=plan.onnx_path, graph_args=prepared.run_args,
+                                               before_compile=lambda st: _after_calibration(prepared, st, progress))
         except UnsupportedModelError as e:
             if "during calibration" not in e.message:
                 raise
@@ -324,8 +327,13 @@ def _calibrate_until_faithful(staging: Path, out_dir: Path, plan: _Plan, prepare
     report["attempts"] = attempts_log
     report["calibration"] = attempts_log[-1]["attempt"]
     report["reference"] = plan.reference.describe()
-    report["rewrites"] = prepared.rewrites
+    report["rewrites"] = prepared.rewrites + prepared.after_calibration
     return report, first_witness, settings
+
+
+def _after_calibration(prepared: prepare_mod.PreparedModel, settings: CircuitSettings, progress: Progress | None):
+    for r in prepared.apply_calibrated(settings.input_scales):
+        _say(progress, f"  rewrite {r['rewrite']}: {'; '.join(r['changes'])}")
 
 
 def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, t_start: float,
@@ -375,7 +383,7 @@ def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, 
         "schema": manifest_mod.SCHEMA,
         "name": options.name or out_dir.name,
         "zkinfer_version": __version__,
-        "ezkl_version": EZKL_VERSION,
+        "ezkl_version": installed_ezkl_version(),
         "build_key": plan.key,
         "source": {"onnx": str(plan.onnx_path), "data": str(plan.data_path), "task": options.task,
                    "opset": plan.sig.opset, "parameters": plan.sig.n_parameters,
@@ -391,13 +399,15 @@ def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, 
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
     }
 
+    manifest["circuit_id"] = manifest_mod.circuit_id(manifest, read_json(staging / manifest_mod.SETTINGS))
+
     # Publish: the old manifest goes first, the new one last, so no manifest ever describes a mix.
     (out_dir / manifest_mod.MANIFEST).unlink(missing_ok=True)
     for name in artifact_names:
         os.replace(staging / name, out_dir / name)
     write_json_atomic(out_dir / manifest_mod.MANIFEST, manifest)
     m = manifest_mod.load(out_dir)
-    _say(progress, f"built {out_dir} in {timings['total']:.1f} s (manifest {m.sha256[:16]}...)")
+    _say(progress, f"built {out_dir} in {timings['total']:.1f} s (circuit id {m.circuit_id[:16]}...)")
     return BuildResult(manifest=m, rebuilt=True, fidelity=report)
 
 

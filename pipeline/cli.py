@@ -162,6 +162,22 @@ def _echo_lines(lines: list[str]) -> None:
         click.echo(line)
 
 
+@cli.command("export")
+@click.argument("model_file", metavar="MODEL_FILE", type=click.Path(dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="ONNX file to write.")
+@click.option("--n-features", type=int, help="Check the model takes this many features.")
+def export_cmd(model_file, out_path, n_features):
+    """Export a fitted scikit-learn, XGBoost or LightGBM model to ONNX that circuits compute exactly.
+
+    MODEL_FILE: an XGBoost model (.json, .ubj), a LightGBM model (.txt), or a pickle (.pkl, .pickle,
+    .joblib) of a fitted scikit-learn estimator or pipeline. Loading a pickle runs code from it: only give
+    files you trust. Then: zkinfer circuit build OUT --data calibration.json --out DIR.
+    """
+    from .export import export_model
+
+    click.echo(export_model(model_file, out_path, n_features=n_features).describe())
+
+
 @cli.command("prove")
 @click.argument("circuit_dir", metavar="DIR", type=click.Path(file_okay=False))
 @click.argument("input_path", metavar="INPUT.json", type=click.Path(dir_okay=False))
@@ -171,10 +187,11 @@ def prove_cmd(circuit_dir, input_path, out_path):
     from .prooffile import ProofFile
     from .prove import prove_file
 
-    proof = ProofFile.from_json(prove_file(circuit_dir, input_path, out_path), out_path)
-    kind = "public outputs" if proof.outputs_public else "outputs (private: not in the proof)"
+    content, outputs = prove_file(circuit_dir, input_path, out_path)
+    proof = ProofFile.from_json(content, out_path)
+    kind = "public outputs" if proof.outputs_public else "outputs (private: not in the proof file)"
     click.echo(f"proof:     {out_path} ({proof.meta.prove_s:.2f} s)")
-    click.echo(f"{kind}: {proof.outputs}")
+    click.echo(f"{kind}: {outputs}")
 
 
 @cli.command("verify")

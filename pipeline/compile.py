@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import native
-from .artifacts import read_json, write_with
+from .artifacts import canonical_json, read_json, write_json_atomic, write_with
 from .errors import UnsupportedModelError, UsageError
 from .export import OnnxSignature
 from .native import NativeFailure
@@ -151,12 +151,15 @@ def _visibility_name(v) -> str:
     return kind.lower()
 
 
-def run_args(visibility: Visibility, circuit_args: CircuitArgs | None = None):
-    """ezkl's run arguments. The graph it compiles has concrete shapes (`pipeline.prepare`): no variables."""
+def run_args(visibility: Visibility, circuit_args: CircuitArgs | None = None, graph_args: dict | None = None):
+    """ezkl's run arguments. The graph it compiles has concrete shapes (`pipeline.prepare`): no variables.
+    `graph_args`: what the prepared graph needs (`PreparedModel.run_args`, set by its rewrites)."""
     import ezkl
 
     ra = ezkl.PyRunArgs()
     (circuit_args or CircuitArgs()).apply(ra)
+    for name, value in (graph_args or {}).items():
+        setattr(ra, name, value)
     # ezkl's Python defaults differ from its CLI's: always set visibility explicitly.
     ra.input_visibility = IO_VISIBILITIES[visibility.input]
     ra.output_visibility = IO_VISIBILITIES[visibility.output]
@@ -209,10 +212,10 @@ def _ezkl(stage: str, sig: OnnxSignature, log_path: Path, model: Path | None, fn
 
 def generate_settings(onnx_path: Path, settings_path: Path, visibility: Visibility, sig: OnnxSignature,
                       circuit_args: CircuitArgs | None = None, log_path: Path | None = None,
-                      model: Path | None = None) -> None:
+                      model: Path | None = None, graph_args: dict | None = None) -> None:
     import ezkl
 
-    ra = run_args(visibility, circuit_args)
+    ra = run_args(visibility, circuit_args, graph_args)
     log_path = log_path or settings_path.parent / BUILD_LOG
     write_with(settings_path, lambda tmp: _ezkl("settings", sig, log_path, model, ezkl.gen_settings,
                                                 str(onnx_path), str(tmp), py_run_args=ra))
@@ -220,17 +223,42 @@ def generate_settings(onnx_path: Path, settings_path: Path, visibility: Visibili
 
 def calibrate(onnx_path: Path, data_path: Path, settings_path: Path, attempt: CalibrationAttempt,
               sig: OnnxSignature, max_logrows: int | None = None, log_path: Path | None = None,
-              model: Path | None = None) -> None:
-    """Calibrate settings in place (ezkl rewrites the settings file; it prints its tables to the log)."""
+              model: Path | None = None, graph_args: dict | None = None) -> None:
+    """Calibrate settings in place (ezkl rewrites the settings file; it prints its tables to the log).
+
+    A `scale_rebase_multiplier` in `graph_args` is the only one tried: the prepared graph needs it."""
     import ezkl
 
+    multipliers = list(attempt.scale_rebase_multiplier)
+    if graph_args and "scale_rebase_multiplier" in graph_args:
+        multipliers = [graph_args["scale_rebase_multiplier"]]
     ok = _ezkl("calibration", sig, log_path or Path(settings_path).parent / BUILD_LOG, model,
                ezkl.calibrate_settings, str(data_path), str(onnx_path), str(settings_path), attempt.target,
                lookup_safety_margin=attempt.lookup_safety_margin,
                scales=list(attempt.scales) if attempt.scales else None,
-               scale_rebase_multiplier=list(attempt.scale_rebase_multiplier), max_logrows=max_logrows)
+               scale_rebase_multiplier=multipliers, max_logrows=max_logrows)
     if not ok:
         raise compiler_error(NativeFailure("calibrate_settings returned false"), sig, "calibration", model)
+    canonicalize_settings(settings_path)
+
+
+def canonicalize_settings(settings_path: Path) -> None:
+    """Sort the table lists ezkl collects from Rust hash sets.
+
+    ezkl writes `required_lookups`, `required_range_checks` and the einsum equations in hash-set order, which
+    Rust seeds afresh in every process, and it configures the circuit's columns in the order listed: the same
+    model calibrated twice gives two verifying keys. Sorted, the keys (and the circuit id) are reproducible."""
+    s = read_json(settings_path, "settings file")
+    key = canonical_json
+    changed = dict(s)
+    for name in ("required_lookups", "required_range_checks"):
+        if isinstance(s.get(name), list):
+            changed[name] = sorted(s[name], key=key)
+    einsum = s.get("einsum_params")
+    if isinstance(einsum, dict) and isinstance(einsum.get("equations"), list):
+        changed["einsum_params"] = {**einsum, "equations": sorted(einsum["equations"], key=key)}
+    if changed != s:
+        write_json_atomic(settings_path, changed)
 
 
 def compile_circuit(onnx_path: Path, settings_path: Path, compiled_path: Path, sig: OnnxSignature,
@@ -244,20 +272,24 @@ def compile_circuit(onnx_path: Path, settings_path: Path, compiled_path: Path, s
 
 def settings_and_compile(onnx_path: Path, calibration_path: Path, work_dir: Path, visibility: Visibility,
                          attempt: CalibrationAttempt, sig: OnnxSignature, max_logrows: int | None = None,
-                         circuit_args: CircuitArgs | None = None,
-                         model: Path | None = None) -> tuple[CircuitSettings, dict]:
+                         circuit_args: CircuitArgs | None = None, model: Path | None = None,
+                         graph_args: dict | None = None, before_compile=None) -> tuple[CircuitSettings, dict]:
     """settings -> calibrate -> compile into work_dir; returns the settings and the seconds each step took.
 
-    `sig` is the compiled graph's signature (for naming nodes), `model` the user's file (for naming it)."""
+    `sig` is the compiled graph's signature (for naming nodes), `model` the user's file (for naming it).
+    `before_compile(settings)`, if given, may rewrite `onnx_path` for the calibrated scales before it is
+    compiled (`prepare.PreparedModel.apply_calibrated`)."""
     settings_path = work_dir / "settings.json"
     log_path = work_dir / BUILD_LOG
     timings = {}
     t = time.perf_counter()
-    generate_settings(onnx_path, settings_path, visibility, sig, circuit_args, log_path, model)
+    generate_settings(onnx_path, settings_path, visibility, sig, circuit_args, log_path, model, graph_args)
     timings["settings"] = time.perf_counter() - t
     t = time.perf_counter()
-    calibrate(onnx_path, calibration_path, settings_path, attempt, sig, max_logrows, log_path, model)
+    calibrate(onnx_path, calibration_path, settings_path, attempt, sig, max_logrows, log_path, model, graph_args)
     timings["calibrate"] = time.perf_counter() - t
+    if before_compile is not None:
+        before_compile(CircuitSettings.load(settings_path))
     t = time.perf_counter()
     compile_circuit(onnx_path, settings_path, work_dir / "network.compiled", sig, log_path, model)
     timings["compile"] = time.perf_counter() - t

@@ -73,6 +73,11 @@ def outputs_public(circuit: dict) -> bool:
     return bool(circuit["instance_layout"]["outputs"])
 
 
+def inputs_public(circuit: dict) -> bool:
+    """Whether the model's inputs are instances: anyone holding a proof sees them."""
+    return bool(circuit["instance_layout"]["inputs"])
+
+
 def decode_public_outputs(instances: list[str], circuit: dict) -> list[list[float]]:
     """Public output instances -> real numbers, one list per output tensor."""
     felts = instances[instance_slices(circuit["instance_layout"])["outputs"]]

@@ -28,10 +28,17 @@
 `batch_size` is K, the inferences one proof covers; `instance_layout` counts the proof's public values.
 Both are read through `pipeline.layout` (which instance is which, which slot takes which input and outputs).
 
-The manifest's own sha256 (`manifest_hash`) is what identifies a circuit version on chain and in job ids.
-Verifying artifacts against it hashes every file once per process and circuit (a LeNet-5 proving key is
-4.4 GB): the result is cached keyed by each file's (size, mtime, inode), so a file replaced or edited in
-place after the check is hashed again.
+`circuit_id` identifies a circuit version: on chain (the registry), in job ids and in node caches. It is a
+sha256 over the circuit's semantic content only (`identity`): the hashes of the graphs and the verifying key,
+ezkl's settings (less their timestamp), the `circuit` and `prepare` sections, the SRS's identity and the
+ezkl version as installed at build. Names, paths and timings stay in the manifest but outside it, so the
+same inputs rebuilt in another folder or on another machine (with the same SRS) give the same id.
+
+`load` authenticates the manifest before anything in it is used: its content must give its recorded id,
+and its circuit fields must agree with settings.json. `verify_artifacts` then checks every file a step uses
+against the recorded sha256, hashing each once per process and circuit (a LeNet-5 proving key is 4.4 GB):
+the result is cached keyed by each file's (size, mtime, inode), so a file replaced or edited in place after
+the check is hashed again.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .artifacts import read_json, sha256_file
+from .artifacts import canonical_json, read_json, sha256_bytes, sha256_file
 from .errors import ArtifactMismatchError, UsageError
 from .layout import slot_layout  # noqa: F401  (the old home of `layout.slot_layout`, which tests still use)
 
@@ -61,9 +68,14 @@ SAMPLES = "samples.jsonl"
 # directory is all a prover or verifier needs.
 SRS = "kzg.srs"
 CIRCUIT_FILES = (SOURCE_ONNX, ONNX, SETTINGS, COMPILED, VK, PK, FIDELITY, SAMPLES, SRS)
-# What each use of a circuit needs; proving does not need the ONNX or the fidelity report.
-PROVE_FILES = (SETTINGS, COMPILED, PK, SRS)
-VERIFY_FILES = (SETTINGS, VK, SRS)
+# What each use of a circuit checks: what it reads, and the graphs that say what the circuit is.
+PROVE_FILES = (SOURCE_ONNX, ONNX, SETTINGS, COMPILED, PK, SRS)
+VERIFY_FILES = (SOURCE_ONNX, ONNX, SETTINGS, VK, SRS)
+# The files whose content is the circuit's identity (the compiled circuit's bytes vary between identical
+# builds, and the proving key follows from it and the verifying key's SRS; see `identity`).
+IDENTITY_FILES = (SOURCE_ONNX, ONNX, VK)
+# circuit fields that restate settings.json (checked against it on load)
+SETTINGS_FIELDS = ("logrows", "input_scales", "output_scales", "param_scale", "lookup_range", "instance_shapes")
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,11 @@ class Manifest:
         return self.data["circuit"]
 
     @property
+    def circuit_id(self) -> str:
+        """The circuit version's reproducible identity (see the module doc)."""
+        return self.data["circuit_id"]
+
+    @property
     def srs(self) -> dict:
         return self.data["srs"]
 
@@ -100,7 +117,7 @@ class Manifest:
         c, f = self.circuit, self.data["fidelity"]
         agree = f", label agreement {f['label_agreement']:.4f}" if f.get("label_agreement") is not None else ""
         return [f"circuit:   {self.dir} ({'built' if rebuilt else 'up to date'})",
-                f"manifest:  {self.sha256}",
+                f"circuit id: {self.circuit_id}",
                 f"logrows:   {c['logrows']}  instances: {c['num_instances']}  visibility: {c['visibility']}",
                 f"fidelity:  max abs error {f['max_abs_error']:.6g}, mean {f['mean_abs_error']:.6g}{agree} "
                 f"(tolerance {f['tolerance']}; {f['validation_source']})",
@@ -118,7 +135,61 @@ def load(circuit_dir: str | os.PathLike) -> Manifest:
     data = read_json(p, "manifest")
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise UsageError(f"{p} is not a zkinfer manifest (expected schema {SCHEMA!r})")
-    return Manifest(path=p, data=data, sha256=sha256_file(p))
+    m = Manifest(path=p, data=data, sha256=sha256_file(p))
+    authenticate(m)
+    return m
+
+
+def settings_identity(settings: dict) -> dict:
+    """ezkl's settings as they bear on the circuit: all but the time they were written."""
+    return {k: v for k, v in settings.items() if k != "timestamp"}
+
+
+def identity(data: dict, settings: dict) -> dict:
+    """What a circuit's id is a hash of: content only, never names, paths or timings."""
+    artifacts = data["artifacts"]
+    return {
+        "schema": SCHEMA,
+        "ezkl_version": data["ezkl_version"],
+        "files": {n: artifacts[n]["sha256"] for n in IDENTITY_FILES},
+        "settings": settings_identity(settings),
+        "circuit": data["circuit"],
+        "prepare": data.get("prepare"),
+        "srs": {k: data["srs"].get(k) for k in ("origin", "sha256", "logrows")},
+    }
+
+
+def circuit_id(data: dict, settings: dict) -> str:
+    return sha256_bytes(canonical_json(identity(data, settings)))
+
+
+def authenticate(m: Manifest) -> None:
+    """ArtifactMismatchError unless the manifest's content gives its recorded circuit id and its circuit
+    fields agree with settings.json: an edited manifest is never used."""
+    settings_path = m.artifact(SETTINGS)
+    verify_artifacts(m, (SETTINGS,))  # the id is recomputed from it: a changed settings.json is named as such
+    settings = read_json(settings_path, "circuit settings")
+    try:
+        recomputed = circuit_id(m.data, settings)
+        recorded = m.data["circuit_id"]
+        mismatched = [f for f in SETTINGS_FIELDS if m.circuit.get(f) != _settings_value(settings, f)]
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ArtifactMismatchError(f"{m.path} is incomplete or malformed ({type(e).__name__}: {e}); rebuild "
+                                    "with `zkinfer circuit build`") from None
+    if recomputed != recorded:
+        raise ArtifactMismatchError(f"{m.path} was modified: its content gives circuit id {recomputed[:16]}..., it "
+                                    f"records {str(recorded)[:16]}... (rebuild with `zkinfer circuit build`)")
+    if mismatched:
+        raise ArtifactMismatchError(f"{m.path} disagrees with {settings_path.name} on {', '.join(mismatched)} "
+                                    "(rebuild with `zkinfer circuit build`)")
+
+
+def _settings_value(settings: dict, field: str):
+    ra = settings["run_args"]
+    return {"logrows": lambda: int(ra["logrows"]), "input_scales": lambda: list(settings["model_input_scales"]),
+            "output_scales": lambda: list(settings["model_output_scales"]),
+            "param_scale": lambda: int(ra["param_scale"]), "lookup_range": lambda: list(ra["lookup_range"]),
+            "instance_shapes": lambda: [list(x) for x in settings["model_instance_shapes"]]}[field]()
 
 
 _verified: dict[tuple, str] = {}

@@ -9,6 +9,9 @@ Between export and compilation, because ezkl's front end reads some valid graphs
    gap (for example `Equal`'s output scale, or raw-amount inputs one fixed-point scale cannot hold);
 3. every graph output gets its concrete shape, and intermediate annotations are dropped.
 
+Then, per calibration attempt, once ezkl has chosen the fixed-point scales, `apply_calibrated` runs the
+rewrites that depend on them (`pipeline.rewrites.CALIBRATED_REWRITES`) on that graph, before compilation.
+
 What was rewritten, and why, is recorded in the manifest. The user's original graph stays the reference
 for the fidelity gate (`pipeline.reference`), so no rewrite is trusted on its own say-so.
 """
@@ -21,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import UnsupportedModelError, UsageError
 from .export import OnnxSignature, inspect
 from .inputs import to_circuit_values
-from .rewrites import REWRITES, RewriteContext
+from .rewrites import CALIBRATED_REWRITES, REWRITES, RewriteContext
 from .rewrites.shapes import concrete_inputs, concrete_outputs
 
 # Bump when a rewrite changes what it produces: builds keyed on an older version are redone.
-PREPARE_VERSION = 1
+PREPARE_VERSION = 3
 
 
 @dataclass
@@ -39,13 +42,37 @@ class PreparedModel:
     rewrites: list[dict] = field(default_factory=list)  # [{"rewrite", "works_around", "changes": [...]}]
     # Per graph input, per feature along its last axis: the circuit is fed x / 2**m. None: no prescaling.
     input_prescale: list[list[int] | None] | None = None
+    # Applied after calibration, for the last attempt's scales (same form as `rewrites`).
+    after_calibration: list[dict] = field(default_factory=list)
+    skip: tuple[str, ...] = ()
+    _before_calibrated: bytes = field(default=b"", repr=False)
+
+    def apply_calibrated(self, input_scales: list[int]) -> list[dict]:
+        """Rewrite `path` for these input scales (one per graph input), from the graph as prepared: each
+        attempt starts from the same graph. Returns (and records) what was applied."""
+        import onnx
+
+        model = onnx.load_from_string(self._before_calibrated) if self._before_calibrated else onnx.load(str(self.path))
+        if not self._before_calibrated:
+            self._before_calibrated = model.SerializeToString()
+        names = [t.name for t in self.sig.inputs]
+        prescaled = {n: np.asarray(m) for n, m in zip(names, self.input_prescale or [None] * len(names), strict=True)
+                     if m and any(m)}
+        ctx = RewriteContext(samples=[], input_names=names, input_prescale=prescaled,
+                             input_scales=dict(zip(names, (int(s) for s in input_scales), strict=True)))
+        self.after_calibration = _run(CALIBRATED_REWRITES, model, ctx, self.skip, self.path)
+        onnx.save(model, str(self.path))
+        return self.after_calibration
+    # ezkl run arguments the prepared graph needs (`RewriteContext.run_args`), applied to every calibration.
+    run_args: dict = field(default_factory=dict)
 
     def circuit_values(self, sample: list[list[float]]) -> list[list[float]]:
         """One sample as the values ezkl is given (prescaled where the manifest says so)."""
         return to_circuit_values(sample, self.input_prescale)
 
     def manifest_entry(self) -> dict:
-        return {"version": PREPARE_VERSION, "rewrites": self.rewrites}
+        entry = {"version": PREPARE_VERSION, "rewrites": self.rewrites, "after_calibration": self.after_calibration}
+        return entry | ({"run_args": self.run_args} if self.run_args else {})
 
 
 def resolve_dims(sig: OnnxSignature, batch_size: int | None, dims: dict[str, int] | None = None) -> dict[str, int]:
@@ -90,7 +117,7 @@ def sample_feeds(sig: OnnxSignature, sample: list[list[float]], variables: dict)
 
 
 def check_rewrite_names(names) -> None:
-    known = {r.name for r in REWRITES}
+    known = {r.name for r in (*REWRITES, *CALIBRATED_REWRITES)}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(f"unknown rewrite(s) {', '.join(unknown)}; the rewrites are {', '.join(sorted(known))}")
@@ -108,13 +135,7 @@ def prepare_model(source: str | os.PathLike, sig: OnnxSignature, variables: dict
     arrays = [[np.asarray(v, dtype=np.float64).reshape(t.concrete_shape(variables))
                for v, t in zip(s, sig.inputs, strict=True)] for s in samples]
     ctx = RewriteContext(samples=arrays, input_names=[t.name for t in sig.inputs])
-    applied = []
-    for rewrite in REWRITES:
-        if rewrite.name in skip:
-            continue
-        changes = rewrite(model, ctx)
-        if changes:
-            applied.append({"rewrite": rewrite.name, "works_around": rewrite.works_around, "changes": changes})
+    applied = _run(REWRITES, model, ctx, skip, source)
     prescale = None
     if ctx.input_prescale:
         prescale = [ctx.input_prescale[t.name].tolist() if t.name in ctx.input_prescale else None
@@ -124,4 +145,18 @@ def prepare_model(source: str | os.PathLike, sig: OnnxSignature, variables: dict
     out_path = Path(out_path)
     onnx.save(model, str(out_path))
     return PreparedModel(path=out_path, sig=inspect(out_path), variables=variables, rewrites=applied,
-                         input_prescale=prescale)
+                         input_prescale=prescale, skip=tuple(skip), run_args=ctx.run_args)
+
+
+def _run(rewrites, model, ctx: RewriteContext, skip, source) -> list[dict]:
+    applied = []
+    for rewrite in rewrites:
+        if rewrite.name in skip:
+            continue
+        try:
+            changes = rewrite(model, ctx)
+        except UnsupportedModelError as e:  # a rewrite refusing a model names the operator; say which file
+            raise UnsupportedModelError(f"{source}: {e.message}") from None
+        if changes:
+            applied.append({"rewrite": rewrite.name, "works_around": rewrite.works_around, "changes": changes})
+    return applied

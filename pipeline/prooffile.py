@@ -1,17 +1,21 @@
 """The proof file: what `pipeline.prove` writes and verify, the chain and the batch runner read.
 
-A proof file is ezkl's proof.json (`instances`, `proof`, `hex_proof`, `pretty_public_inputs`, ...) plus:
+A proof file is ezkl's proof.json (`instances`, `proof`, `hex_proof`, ...; zkinfer drops ezkl's
+`pretty_public_inputs`, a copy of the instances) plus:
 
-    "outputs":        the model's outputs as real numbers, one list per output tensor
-    "outputs_public": true when the outputs are public instances (proven); false when only the prover knows them
+    "outputs":        the model's outputs as real numbers, one list per output tensor; only when the circuit's
+                      outputs are public instances (a file never carries outputs the proof does not prove)
+    "outputs_public": whether the circuit's outputs are public (informative: checks follow the circuit)
     "calldata":       {"proof": "0x...", "instances": ["0x<uint256>", ...]}: Halo2Verifier.verifyProof's arguments
-    "zkinfer":        {"version", "circuit", "manifest_sha256", "input_sha256", "proved_at", "prove_s"}; a batch
+    "zkinfer":        {"version", "circuit", "circuit_id", "input_sha256", "proved_at", "prove_s"}; a batch
                       adds "pack_id" and, for one-slot circuits, "job_id"
     "slots":          [{"slot", "input_sha256", "padding", "outputs"}, ...]: one per slot of a K-slot proof
                       (`Prover.prove_rows`), in slot order; `outputs` are that slot's share of `outputs`;
                       `padding` marks a repeated row. A batch adds each slot's "job_id" and "labels"
 
-Private inputs never appear in the file; the input's sha256 only identifies which input was proven.
+Private inputs never appear in the file, nor a plain digest of them: `input_sha256` names the input (sha256
+of its canonical JSON) only when the inputs are public anyway; for private or hashed inputs it is absent, or
+an HMAC under the batch store's secret key (`prove.input_digest`).
 
 `ProofFile` holds those fields typed; `load` (or `ProofFile.from_json` for one in memory) is the one reader,
 `ProofFile.to_json` the one writer, and `ProofFile.problem` the one set of consistency checks: a file whose
@@ -27,7 +31,7 @@ from dataclasses import asdict, dataclass, fields
 from .artifacts import read_json, write_json_atomic
 from .errors import UsageError
 from .felt import felt_to_uint256, uint256_hex
-from .layout import decode_public_outputs, slot_layout
+from .layout import decode_public_outputs, outputs_public, slot_layout
 
 REQUIRED_FIELDS = ("instances", "proof", "hex_proof")
 # What zkinfer adds to ezkl's proof.json; ezkl is handed the file without them.
@@ -84,7 +88,7 @@ class ProofMeta:
 
     version: str | None = None
     circuit: str | None = None
-    manifest_sha256: str | None = None
+    circuit_id: str | None = None
     input_sha256: str | None = None
     proved_at: str | None = None
     prove_s: float | None = None
@@ -174,18 +178,19 @@ class ProofFile:
         """Write atomically: a proof file appears whole or not at all."""
         write_json_atomic(path, self.to_json(), indent=None)
 
-    def problem(self, circuit: dict, manifest_sha256: str) -> str | None:
+    def problem(self, circuit: dict, circuit_id: str) -> str | None:
         """Why this file does not describe a proof of this circuit version (its manifest's circuit and
         sha256) consistently, or None. Checks the copies, not the proof itself (that is ezkl's verify)."""
         try:
-            return self._problem(circuit, manifest_sha256)
+            return self._problem(circuit, circuit_id)
         except (TypeError, ValueError, KeyError, IndexError) as e:
             return f"malformed proof fields ({type(e).__name__}: {e})"
 
-    def _problem(self, circuit: dict, manifest_sha: str) -> str | None:
-        made_for = self.meta.manifest_sha256 if self.meta else None
-        if made_for and made_for != manifest_sha:
-            return f"proof was made for circuit manifest {made_for[:16]}..., not this one ({manifest_sha[:16]}...)"
+    def _problem(self, circuit: dict, circuit_id: str) -> str | None:
+        # What the file claims is judged by the circuit's layout, never by the file's own flags.
+        made_for = self.meta.circuit_id if self.meta else None
+        if made_for and made_for != circuit_id:
+            return f"proof was made for circuit {made_for[:16]}..., not this one ({circuit_id[:16]}...)"
         instances = self.instances
         if len(instances) != circuit["num_instances"]:
             return f"proof has {len(instances)} public instances, the circuit has {circuit['num_instances']}"
@@ -193,25 +198,45 @@ class ProofFile:
             return "hex_proof does not match the proof bytes"
         if self.calldata is not None and self.calldata != Calldata.of(self.hex_proof, self.ezkl["instances"][0]):
             return "calldata does not match the proof and its instances"
-        if self.outputs_public and self.outputs is not None:
-            proven = decode_public_outputs(instances, circuit)
-            claimed = self.outputs
-            if len(claimed) != len(proven) or any(
-                len(a) != len(b) or any(abs(x - y) > OUTPUT_MATCH_EPS for x, y in zip(a, b, strict=True))
-                for a, b in zip(claimed, proven, strict=True)
-            ):
-                return "outputs field does not match the proven output instances"
+        public = outputs_public(circuit)
+        if self.outputs_public is not None and self.outputs_public != public:
+            return (f"outputs_public says {self.outputs_public}, but the circuit's outputs are "
+                    f"{'public' if public else 'private'}")
+        proven = decode_public_outputs(instances, circuit) if public else None
+        if not public and (self.outputs is not None or any(s.outputs is not None for s in self.slots or [])):
+            return "the file carries outputs the circuit keeps private: nothing proves them"
+        if public and self.outputs is not None and not _same(self.outputs, proven):
+            return "outputs field does not match the proven output instances"
+        pretty = self.ezkl.get("pretty_public_inputs")
+        if pretty is not None:
+            shown = pretty.get("rescaled_outputs") if isinstance(pretty, dict) else pretty
+            if shown and not (public and _same([[float(x) for x in t] for t in shown], proven)):
+                return "pretty_public_inputs' outputs do not match the proven output instances"
         if self.slots is not None:
             layout = slot_layout(circuit)
             if not self.slots_numbered(layout.count):
                 return f"slots field lists {len(self.slots)} slots, the circuit has {layout.count}"
-            if any(s.outputs != layout.outputs_of(self.outputs, i) for i, s in enumerate(self.slots)):
-                return "slots field's outputs do not match the outputs field"
+            if public and any(s.outputs is not None and not _same(s.outputs, layout.outputs_of(proven, i))
+                              for i, s in enumerate(self.slots)):
+                return "slots field's outputs do not match the proven output instances"
         return None
 
     def slots_numbered(self, count: int) -> bool:
         """Whether the file lists `count` slots, numbered 0 to count - 1 in order."""
         return [s.slot for s in self.slots or []] == list(range(count))
+
+
+def _same(claimed, proven) -> bool:
+    """Whether claimed outputs (lists of numbers per tensor) equal the proven ones; NaN equals nothing."""
+    if not isinstance(claimed, list) or len(claimed) != len(proven):
+        return False
+    for a, b in zip(claimed, proven, strict=True):
+        if not isinstance(a, list) or len(a) != len(b):
+            return False
+        for x, y in zip(a, b, strict=True):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not abs(x - y) <= OUTPUT_MATCH_EPS:
+                return False
+    return True
 
 
 def load(path: str | os.PathLike, *, zkinfer: bool = False) -> ProofFile:

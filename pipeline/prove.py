@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-from . import __version__, layout, native
+from . import __version__, layout, native, require_ezkl
 from . import manifest as manifest_mod
 from . import witness as witness_mod
 from .artifacts import canonical_json, read_json, sha256_bytes
@@ -31,16 +31,29 @@ from .native import NativeFailure
 from .prooffile import Calldata, ProofFile, ProofMeta, ProofSlot
 
 
-def input_digest(input_data: list[list[float]]) -> str:
-    return sha256_bytes(canonical_json(input_data))
+def input_digest(input_data: list[list[float]], key: bytes | None = None) -> str:
+    """Which input a proof is of: sha256 of its canonical JSON, or with `key` an HMAC-SHA256 under it.
+
+    A plain digest of low-entropy private features lets anyone confirm a guess with one hash, so circuits
+    whose inputs are not public name their inputs only under a secret key (the batch store's), or not at all.
+    """
+    if key is None:
+        return sha256_bytes(canonical_json(input_data))
+    import hmac
+
+    return hmac.new(key, canonical_json(input_data), "sha256").hexdigest()
 
 
 class Prover:
     """A circuit loaded for proving. Artifacts are checked against the manifest once per process."""
 
-    def __init__(self, circuit_dir: str | os.PathLike, check_artifacts: bool = True):
+    def __init__(self, circuit_dir: str | os.PathLike, check_artifacts: bool = True,
+                 digest_key: bytes | None = None):
         self.dir = Path(circuit_dir)
         self.manifest = manifest_mod.load(self.dir)
+        require_ezkl(self.manifest.data["ezkl_version"], f"circuit {self.manifest.name}")
+        self._digest_key = digest_key
+        self.last_outputs: list[list[float]] | None = None  # the last proof's outputs, public or not
         if check_artifacts:
             manifest_mod.verify_artifacts(self.manifest, manifest_mod.PROVE_FILES)
         self.settings = CircuitSettings.load(self.dir / manifest_mod.SETTINGS)
@@ -127,9 +140,11 @@ class Prover:
             raise UsageError(f"{where}: {len(rows)} rows for a circuit proving {k} inferences at once")
         parsed = [self.parse_row({"input_data": r}, where) for r in rows]
         padded = parsed + [parsed[-1]] * (k - len(parsed))
-        proof = self._prove(self.slots.pack(padded), where)
-        proof.slots = [ProofSlot(slot=i, input_sha256=input_digest(r), padding=i >= len(parsed),
-                                 outputs=self.slots.outputs_of(proof.outputs, i)) for i, r in enumerate(padded)]
+        proof, self.last_outputs = self._prove(self.slots.pack(padded), where)
+        public_outputs = proof.outputs is not None
+        proof.slots = [ProofSlot(slot=i, input_sha256=self._name(r), padding=i >= len(parsed),
+                                 outputs=self.slots.outputs_of(proof.outputs, i) if public_outputs else None)
+                       for i, r in enumerate(padded)]
         if out_path is not None:
             proof.write(out_path)
         return proof.to_json()
@@ -142,12 +157,18 @@ class Prover:
         Raises InputError if the input does not fit the circuit, OutOfRangeError if it falls outside the
         calibrated range, ProofError if proving fails. With `out_path` the proof file is written atomically.
         """
-        proof = self._prove(input_data, where)
+        proof, self.last_outputs = self._prove(input_data, where)
         if out_path is not None:
             proof.write(out_path)
         return proof.to_json()
 
-    def _prove(self, input_data: list[list[float]], where: str) -> ProofFile:
+    def _name(self, flat: list[list[float]]) -> str | None:
+        """The input digest a proof file carries: plain for public inputs, keyed or none for private ones."""
+        if self._digest_key is None and not layout.inputs_public(self.circuit):
+            return None
+        return input_digest(flat, self._digest_key)
+
+    def _prove(self, input_data: list[list[float]], where: str) -> tuple[ProofFile, list[list[float]]]:
         flat = self.parse_input({"input_data": input_data}, where)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="zkinfer-prove-") as tmp:
@@ -163,25 +184,29 @@ class Prover:
             except NativeFailure as e:
                 raise ProofError(f"{where}: proving failed: {e.describe()}") from None
             ezkl_proof = json.loads(ppath.read_text())
-            witness_outputs = w.outputs(self.settings)
         elapsed = time.perf_counter() - t0
-
+        # ezkl's pretty_public_inputs restates the instances (and, for private outputs, what the proof hides):
+        # a copy nothing needs is a copy that can disagree or leak.
+        ezkl_proof.pop("pretty_public_inputs", None)
         public = layout.outputs_public(self.circuit)
         return ProofFile(
             ezkl=ezkl_proof,
-            outputs=layout.decode_public_outputs(ezkl_proof["instances"][0], self.circuit) if public
-            else witness_outputs,
+            # Private outputs stay with the prover (`Prover.last_outputs`), never in the file.
+            outputs=layout.decode_public_outputs(ezkl_proof["instances"][0], self.circuit) if public else None,
             outputs_public=public,
             calldata=Calldata.of(ezkl_proof["hex_proof"], ezkl_proof["instances"][0]),
-            meta=ProofMeta(version=__version__, circuit=self.manifest.name, manifest_sha256=self.manifest.sha256,
-                           input_sha256=input_digest(flat),
+            meta=ProofMeta(version=__version__, circuit=self.manifest.name, circuit_id=self.manifest.circuit_id,
+                           input_sha256=self._name(flat),
                            proved_at=datetime.now(UTC).isoformat(timespec="seconds"), prove_s=round(elapsed, 3)),
-        )
+        ), w.outputs(self.settings)
 
 
-def prove_file(circuit_dir: str | os.PathLike, input_path: str | os.PathLike, out_path: str | os.PathLike) -> dict:
-    """`zkinfer prove DIR INPUT.json --out PROOF.json`."""
+def prove_file(circuit_dir: str | os.PathLike, input_path: str | os.PathLike,
+               out_path: str | os.PathLike) -> tuple[dict, list[list[float]]]:
+    """`zkinfer prove DIR INPUT.json --out PROOF.json` -> (the proof file's content, the outputs, public or
+    private: the prover may see its own private outputs, the file never carries them)."""
     prover = Prover(circuit_dir)
     obj = read_json(input_path, "input file")
     flat = prover.parse_input(obj, str(input_path))
-    return prover.prove(flat, out_path, where=str(input_path))
+    proof = prover.prove(flat, out_path, where=str(input_path))
+    return proof, prover.last_outputs

@@ -1,9 +1,14 @@
 """The KZG structured reference string (SRS) a circuit's keys and proofs are made against.
 
-Two origins, recorded in every manifest:
+Three origins, recorded in every manifest:
 
-* **ceremony**: a file from a public powers-of-tau ceremony (`--srs PATH`), whose secret nobody knows.
-  Its sha256 goes into the manifest so anyone can check which ceremony file was used.
+* **ceremony**: a file given with `--srs PATH` whose sha256 is the public Perpetual Powers of Tau file's for
+  its logrows, as ezkl pins them (`pipeline.srs_ceremony`): a secret nobody knows. Its sha256 goes into the
+  manifest so anyone can check which file was used.
+* **user-supplied, unverified (insecure)**: any other `--srs` file. It may be a ceremony file from elsewhere,
+  or the output of `gen_srs` on someone's machine: nothing tells them apart, so it is treated like a dev SRS.
+  (Comparing the file's G2 point with the ceremony's would accept re-encoded ceremony files too; the
+  ceremony's point is not available offline here, so only the exact files ezkl pins are accepted.)
 * **dev-generated, insecure**: `ezkl.gen_srs` on this machine. Whoever ran it could know the toxic
   waste and forge proofs, so it is for development and tests only. zkinfer generates one per logrows
   into a cache (``~/.cache/zkinfer/srs``, or ``$ZKINFER_SRS_DIR``) and reuses it, and refuses to deploy
@@ -23,12 +28,14 @@ from pathlib import Path
 
 from .artifacts import read_json, sha256_file, write_json_atomic, write_with
 from .errors import UsageError
+from .srs_ceremony import PUBLIC_SRS_SHA256
 
 log = logging.getLogger(__name__)
 
 SRS_DIR_ENV = "ZKINFER_SRS_DIR"
 DEV_ORIGIN = "dev-generated, insecure"
 CEREMONY_ORIGIN = "ceremony"
+UNVERIFIED_ORIGIN = "user-supplied, unverified (insecure)"
 # ezkl/halo2 circuits go up to 2^26 rows.
 MAX_LOGROWS = 26
 # A halo2 KZG params file: u32 k (little-endian), then 2^k G1 points in two bases (64 bytes each,
@@ -50,7 +57,7 @@ class SrsInfo:
 
     @property
     def insecure(self) -> bool:
-        return self.origin == DEV_ORIGIN
+        return self.origin != CEREMONY_ORIGIN
 
     def manifest_entry(self, circuit_logrows: int) -> dict:
         d = asdict(self)
@@ -84,12 +91,18 @@ def file_logrows(path: str | os.PathLike) -> int:
 
 
 def ceremony_srs(path: str | os.PathLike, logrows: int) -> SrsInfo:
-    """A user-supplied ceremony SRS, checked to have enough rows for the circuit."""
+    """A user-supplied SRS, checked to have enough rows for the circuit; a ceremony SRS only if its sha256 is
+    the public ceremony file's for its logrows, else recorded as unverified (insecure)."""
     p = Path(path).expanduser().resolve()
     k = file_logrows(p)
     if k < logrows:
         raise UsageError(f"SRS file {p} has 2^{k} rows but the circuit needs 2^{logrows} (logrows {logrows})")
-    return SrsInfo(path=p, logrows=k, origin=CEREMONY_ORIGIN, sha256=sha256_file(p))
+    digest = sha256_file(p)
+    if digest == PUBLIC_SRS_SHA256.get(k):
+        return SrsInfo(path=p, logrows=k, origin=CEREMONY_ORIGIN, sha256=digest)
+    log.warning("%s is not the public ceremony SRS for logrows %d (sha256 %s...): treated as insecure, like a "
+                "dev SRS", p, k, digest[:16])
+    return SrsInfo(path=p, logrows=k, origin=UNVERIFIED_ORIGIN, sha256=digest)
 
 
 def dev_srs(logrows: int) -> SrsInfo:

@@ -189,3 +189,15 @@ def dollar_batchnorm_mlp(path: Path, seed: int = 0) -> Path:
     model = _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5])],
                    [helper.make_tensor_value_info("pd", TensorProto.FLOAT, [1, 1])], inits)
     return save(model, path)
+
+
+def prove_and_verify(circuit_dir, sample, tmp_path):
+    """A real proof of one input, verified; returns the proven outputs, flattened."""
+    from pipeline.prove import Prover
+    from pipeline.verify import verify_proof
+
+    proof_path = tmp_path / "proof.json"
+    Prover(circuit_dir).prove(sample, proof_path)
+    result = verify_proof(circuit_dir, proof_path)
+    assert result.valid, result.reason
+    return np.concatenate([np.asarray(t, dtype=float) for t in result.outputs])

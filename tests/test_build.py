@@ -70,7 +70,7 @@ def test_changed_data_rebuilds_and_failed_gate_keeps_previous_build(tmp_path, ti
     report = json.loads((out / FAILED_REPORT).read_text())
     assert report["passed"] is False and len(report["attempts"]) == 2 and report["worst"]["abs_error"] > 1e-12
     kept = manifest_mod.load(out)
-    assert kept.sha256 == second.manifest.sha256
+    assert kept.circuit_id == second.manifest.circuit_id
     manifest_mod.verify_artifacts(kept)
 
 

@@ -16,6 +16,7 @@ from foreign_models import (
     int8_gemm_tree,
     int8_gemm_tree_predict,
     int64_input_model,
+    prove_and_verify,
     symbolic_dims_model,
     tree_data,
     write_data,
@@ -24,21 +25,10 @@ from foreign_models import (
 from pipeline import manifest as manifest_mod
 from pipeline.build import FAILED_REPORT, BuildOptions, build_circuit
 from pipeline.errors import FidelityError, ResourceLimitError
-from pipeline.prove import Prover
-from pipeline.verify import verify_proof
 
 pytestmark = pytest.mark.slow
 
 ONE_ATTEMPT = BuildOptions(max_attempts=1)
-
-
-def prove_and_verify(circuit_dir, sample, tmp_path):
-    """A real proof of one input, verified; returns the proven outputs, flattened."""
-    proof_path = tmp_path / "proof.json"
-    Prover(circuit_dir).prove(sample, proof_path)
-    result = verify_proof(circuit_dir, proof_path)
-    assert result.valid, result.reason
-    return np.concatenate([np.asarray(t, dtype=float) for t in result.outputs])
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +164,7 @@ def zkinfer(*args, env=None):
 def test_refusals_are_one_line_and_keep_the_previous_circuit(tmp_path, tiny_model):
     out = tmp_path / "c"
     ok = build_circuit(tiny_model["onnx"], tiny_model["calibration"], out, ONE_ATTEMPT)
-    before = manifest_mod.load(out).sha256
+    before = manifest_mod.load(out).circuit_id
 
     # More memory than the operator allows: stopped before mock-proving and keys, with the attempt recorded.
     r = zkinfer("circuit", "build", tiny_model["onnx"], "--data", tiny_model["validation"], "--out", out,
@@ -183,7 +173,7 @@ def test_refusals_are_one_line_and_keep_the_previous_circuit(tmp_path, tiny_mode
     assert "would need ~" in r.stderr and "available" in r.stderr
     report = json.loads((out / FAILED_REPORT).read_text())
     assert report["attempts"][0]["estimate"]["peak_bytes"] > 64 << 20
-    assert manifest_mod.load(out).sha256 == before == ok.manifest.sha256
+    assert manifest_mod.load(out).circuit_id == before == ok.manifest.circuit_id
 
     with pytest.raises(ResourceLimitError):
         import os
@@ -193,7 +183,7 @@ def test_refusals_are_one_line_and_keep_the_previous_circuit(tmp_path, tiny_mode
             build_circuit(tiny_model["onnx"], tiny_model["validation"], out, ONE_ATTEMPT)
         finally:
             del os.environ["ZKINFER_MEMORY_LIMIT"]
-    assert manifest_mod.load(out).sha256 == before
+    assert manifest_mod.load(out).circuit_id == before
 
     r = zkinfer("circuit", "build", tiny_model["onnx"], "--data", tiny_model["calibration"], "--out", out,
                 "--dim", "seq")

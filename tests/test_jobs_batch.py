@@ -119,8 +119,8 @@ def test_bad_rows_fail_with_reasons_while_good_rows_are_proved(local_batch, tiny
     m = load_manifest(tiny_circuit)
     for f in files:
         proof = json.loads(f.read_text())
-        assert proof["zkinfer"]["job_id"] == f.stem and proof["zkinfer"]["manifest_sha256"] == m.sha256
-        assert jobs.job_id(m.sha256, proof["zkinfer"]["input_sha256"]) == f.stem
+        assert proof["zkinfer"]["job_id"] == f.stem and proof["zkinfer"]["circuit_id"] == m.circuit_id
+        assert jobs.job_id(m.circuit_id, proof["zkinfer"]["input_sha256"]) == f.stem
         assert proof["calldata"]["proof"] == proof["hex_proof"] and proof["outputs"]
     result = verify_proof(tiny_circuit, files[0])
     assert result.valid, result.reason
@@ -302,7 +302,7 @@ def test_ray_backend_gives_the_same_results_as_local(local_batch, tiny_circuit, 
     assert {f["id"]: f["reason"] for f in summary.failures} == local_failures
 
     # The circuit reached this node's cache once, by hard links to the driver's files (same machine).
-    sha = load_manifest(tiny_circuit).sha256
+    sha = load_manifest(tiny_circuit).circuit_id
     assert [p.name for p in ray_cluster.iterdir() if p.is_dir()] == [sha]
     if (ray_cluster / sha / "pk.key").stat().st_dev == (tiny_circuit / "pk.key").stat().st_dev:
         assert (ray_cluster / sha / "pk.key").stat().st_ino == (tiny_circuit / "pk.key").stat().st_ino
@@ -336,7 +336,7 @@ def test_ray_ships_the_circuit_to_a_node_that_lacks_it(tiny_circuit, ray_cluster
     from pipeline.jobs.ray_backend import ProverActor, ship_circuit
 
     fresh = tmp_path / "other-node-cache"
-    sha = load_manifest(tiny_circuit).sha256
+    sha = load_manifest(tiny_circuit).circuit_id
     actor = ray.remote(ProverActor).options(
         num_cpus=1, runtime_env={"env_vars": {node_cache.CACHE_ENV: str(fresh)}}).remote(sha)
     try:

@@ -167,7 +167,7 @@ def test_one_coordinator_per_outdir(tmp_path):
 
 def _fake_proof(job_id, input_sha256, manifest=M1):
     return {"instances": [["00" * 32]], "hex_proof": "0x00", "proof": [0], "outputs": [[0.5]],
-            "zkinfer": {"manifest_sha256": manifest, "input_sha256": input_sha256, "job_id": job_id, "prove_s": 1.0}}
+            "zkinfer": {"circuit_id": manifest, "input_sha256": input_sha256, "job_id": job_id, "prove_s": 1.0}}
 
 
 def test_recovery_requeues_adopts_and_cleans(tmp_path):
@@ -230,7 +230,7 @@ def _fake_pack(job_ids, specs, manifest=M1, slots=2):
                 "padding": i >= len(job_ids), "outputs": [[0.1 * i]]} for i, j in enumerate(padded)]
     return {"instances": [["00" * 32]], "hex_proof": "0x00", "proof": [0],
             "outputs": [[0.1 * i for i in range(slots)]], "slots": entries,
-            "zkinfer": {"manifest_sha256": manifest, "input_sha256": "x", "pack_id": jobs.pack_id(job_ids, slots),
+            "zkinfer": {"circuit_id": manifest, "input_sha256": "x", "pack_id": jobs.pack_id(job_ids, slots),
                         "prove_s": 1.5}}
 
 
@@ -347,13 +347,22 @@ def test_jobs_cli_status_export_and_usage_errors(tmp_path):
 
 
 def _fake_circuit(d):
+    """Circuit files that are not a real circuit, in a manifest that authenticates (the node cache only moves
+    and checks files)."""
     d.mkdir()
-    for name in manifest_mod.PROVE_FILES:
+    settings = {"run_args": {"logrows": 10, "param_scale": 7, "lookup_range": [0, 1]}, "model_input_scales": [7],
+                "model_output_scales": [7], "model_instance_shapes": [[1, 2]]}
+    files = (*manifest_mod.PROVE_FILES, manifest_mod.VK)
+    for name in files:
         (d / name).write_bytes(name.encode() * 1000)
-    m = {"schema": manifest_mod.SCHEMA, "name": "fake", "circuit": {},
-         "artifacts": {n: {"sha256": sha256_file(d / n)} for n in manifest_mod.PROVE_FILES}}
+    (d / manifest_mod.SETTINGS).write_text(json.dumps(settings))
+    m = {"schema": manifest_mod.SCHEMA, "name": "fake", "ezkl_version": "test", "prepare": None, "srs": {},
+         "circuit": {"logrows": 10, "input_scales": [7], "output_scales": [7], "param_scale": 7,
+                     "lookup_range": [0, 1], "instance_shapes": [[1, 2]]},
+         "artifacts": {n: {"sha256": sha256_file(d / n)} for n in files}}
+    m["circuit_id"] = manifest_mod.circuit_id(m, settings)
     (d / manifest_mod.MANIFEST).write_text(json.dumps(m))
-    return manifest_mod.load(d).sha256
+    return manifest_mod.load(d).circuit_id
 
 
 def test_node_cache_fills_once_and_rejects_corrupt_files(tmp_path, monkeypatch):

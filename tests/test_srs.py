@@ -16,12 +16,25 @@ def test_dev_srs_is_generated_once_and_reused(session_srs_dir):
     assert srs.file_logrows(first.path) == 6
 
 
-def test_ceremony_srs_needs_enough_rows(tmp_path):
+def test_given_srs_needs_enough_rows_and_the_ceremony_hash(tmp_path, monkeypatch):
     small = srs.dev_srs(6)
+    # A dev SRS passed with --srs is not made a ceremony file by the passing: unverified, insecure.
     info = srs.ceremony_srs(small.path, 5)
-    assert not info.insecure and info.origin == "ceremony" and info.sha256 == small.sha256
+    assert info.insecure and info.origin == srs.UNVERIFIED_ORIGIN and info.sha256 == small.sha256
     with pytest.raises(UsageError, match=r"has 2\^6 rows but the circuit needs 2\^8"):
         srs.ceremony_srs(small.path, 8)
+    # The file whose sha256 is the public ceremony file's for its logrows is the ceremony's (pretend this
+    # one is, by pinning its hash: the real ceremony files need the network).
+    monkeypatch.setitem(srs.PUBLIC_SRS_SHA256, 6, small.sha256)
+    assert srs.ceremony_srs(small.path, 5).origin == srs.CEREMONY_ORIGIN
+
+
+def test_public_hashes_are_ezkls():
+    """The pins are the 26 files ezkl's get_srs checks (one per logrows 1..26), sha256 hex each."""
+    from pipeline.srs_ceremony import PUBLIC_SRS_SHA256
+
+    assert sorted(PUBLIC_SRS_SHA256) == list(range(1, 27))
+    assert PUBLIC_SRS_SHA256[17] == "41509f380362a8d14401c5ae92073154922fe23e45459ce6f696f58607655db7"
 
 
 def test_not_an_srs_file(tmp_path):

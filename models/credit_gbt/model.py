@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.export.torch import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME
+from pipeline.export.trees import TreeEnsemble, from_arrays
+from pipeline.export.trees import f32_at_or_below as float32_at_or_below  # noqa: F401 (this model's API)
 from pipeline.zoo import ModelSpec, import_model_file
 
 borrowers = import_model_file(Path(__file__).resolve().parent.parent / "credit_risk" / "model.py")
@@ -90,37 +92,24 @@ def evaluate(gbc, X: np.ndarray, y: np.ndarray) -> dict:
 def tree_tensors(gbc) -> dict[str, np.ndarray]:
     """The fitted ensemble as padded tensors: T trees, M internal nodes and L leaves per tree at most.
 
-    Padding nodes test feature 0 against 0 and lie on no path; padding leaves need an impossible number of
-    left turns (M + 1) and carry value 0, so neither changes the output.
+    Built by the tree builder `zkinfer export` uses (`pipeline.export.trees`), which writes "goes right"
+    paths, and turned into this model's "goes left" form: the path signs flip and a leaf's left turns are
+    its depth minus its right turns. Padding nodes test feature 0 against 0 and lie on no path; padding
+    leaves need an impossible number of left turns (M + 1) and carry value 0, so neither changes the output.
     """
-    trees = [est.tree_ for est in gbc.estimators_[:, 0]]
-    internal = [np.flatnonzero(t.children_left != -1) for t in trees]
-    leaves = [np.flatnonzero(t.children_left == -1) for t in trees]
-    n_trees = len(trees)
-    M = max(max(len(i) for i in internal), 1)
-    L = max(len(lv) for lv in leaves)
-    node_feature = np.zeros((n_trees, M), dtype=np.int64)
-    node_threshold = np.zeros((n_trees, M), dtype=np.float32)
-    path = np.zeros((n_trees, M, L), dtype=np.float32)
-    left_turns = np.full((n_trees, 1, L), M + 1, dtype=np.float32)
-    leaf_value = np.zeros((n_trees, L), dtype=np.float64)
-    for t, tree in enumerate(trees):
-        node_slot = {node: slot for slot, node in enumerate(internal[t])}
-        node_feature[t, : len(internal[t])] = tree.feature[internal[t]]
-        node_threshold[t, : len(internal[t])] = float32_at_or_below(tree.threshold[internal[t]])
-        for slot, leaf in enumerate(leaves[t]):
-            turns = 0
-            for node, went_left in _path_to(tree, leaf):
-                path[t, node_slot[node], slot] = 1.0 if went_left else -1.0
-                turns += went_left
-            left_turns[t, 0, slot] = turns
-            leaf_value[t, slot] = gbc.learning_rate * tree.value[leaf, 0, 0]
+    ensemble = TreeEnsemble([from_arrays(e.tree_.children_left, e.tree_.children_right, e.tree_.feature,
+                                         e.tree_.threshold, gbc.learning_rate * e.tree_.value[:, 0, :1])
+                             for e in gbc.estimators_[:, 0]], gbc.n_features_in_, [0.0])
+    t = ensemble.tensors()
+    M = t["path"].shape[1]
+    right_turns = t["right_turns_less_half"] + np.float32(0.5)
+    depth = np.abs(t["path"]).sum(axis=1, keepdims=True)
     return {
-        "node_feature": node_feature.reshape(-1),
-        "node_threshold": node_threshold.reshape(-1),
-        "path": path,
-        "left_turns": left_turns,
-        "leaf_value": leaf_value.reshape(-1, 1).astype(np.float32),
+        "node_feature": t["node_feature"],
+        "node_threshold": t["node_threshold"],
+        "path": np.float32(0.0) - t["path"],  # (0 - x, not -x: no negative zeros in the file)
+        "left_turns": np.where(right_turns > M, M + 1, depth - right_turns).astype(np.float32),
+        "leaf_value": t["leaf_value"],
         "init_score": np.array([init_score(gbc)], dtype=np.float32),
     }
 
@@ -135,38 +124,11 @@ def raw_score_bounds(gbc) -> tuple[float, float]:
     return init + sum(v.min() for v in leaf_values), init + sum(v.max() for v in leaf_values)
 
 
-def float32_at_or_below(threshold: np.ndarray) -> np.ndarray:
-    """The largest float32 <= each float64 threshold: for any float32 x, x <= t64 exactly when x <= result.
-
-    sklearn compares float32 features with float64 thresholds; rounding a threshold to nearest could move it
-    past a float32 value and flip that comparison.
-    """
-    t32 = threshold.astype(np.float32)
-    above = t32.astype(np.float64) > threshold
-    t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
-    return t32
-
-
 def init_score(gbc) -> float:
     """The ensemble's constant raw score (log-odds of the prior), from public outputs only."""
     X0 = np.zeros((1, gbc.n_features_in_), dtype=np.float32)
     trees_sum = sum(est.predict(X0)[0] for est in gbc.estimators_[:, 0])
     return float(gbc.decision_function(X0)[0] - gbc.learning_rate * trees_sum)
-
-
-def _path_to(tree, leaf: int) -> list[tuple[int, bool]]:
-    """(node, went_left) for each internal node from the root down to `leaf`."""
-    parent = {}
-    for node in range(tree.node_count):
-        if tree.children_left[node] != -1:
-            parent[tree.children_left[node]] = (node, True)
-            parent[tree.children_right[node]] = (node, False)
-    steps = []
-    while leaf in parent:
-        node, went_left = parent[leaf]
-        steps.append((node, went_left))
-        leaf = node
-    return steps[::-1]
 
 
 def export_onnx(gbc, path, batch_size: int = 1, split_inputs: bool = False) -> None:

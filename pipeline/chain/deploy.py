@@ -189,14 +189,14 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
     reg = chain.contract(registry_address, artifacts["ModelRegistry"]["abi"])
     receipt = chain.transact(
         reg.functions.register(verifier.address, bytes.fromhex(vk_sha256),
-                               bytes.fromhex(m.sha256), _output_scale(m), layout,
+                               bytes.fromhex(m.circuit_id), _output_scale(m), layout,
                                bytes.fromhex(weight_commitment[2:]) if weight_commitment else bytes(32)),
         f"registering {m.name}")
     model_id = reg.events.ModelRegistered().process_receipt(receipt)[0]["args"]["modelId"]
 
     gate_name = CONSUMERS[consumer]
     entry = {
-        "modelId": model_id, "manifestSha256": m.sha256, "vkSha256": vk_sha256,
+        "modelId": model_id, "circuitId": m.circuit_id, "vkSha256": vk_sha256,
         "consumer": consumer, "registry": "ModelRegistry", "verifier": f"{m.name}/{verifier.contract_name}",
         "gate": f"{m.name}/{gate_name}", "insecureSrs": m.insecure_srs, "instanceLayout": layout.record(),
         "weightCommitment": weight_commitment,

@@ -68,7 +68,7 @@ class GateHandle:
     circuit: str
     model_id: int
     consumer: str
-    manifest_sha256: str
+    circuit_id: str
     layout: dict
     gate: object  # web3 contract
     verifier: object  # web3 contract
@@ -92,7 +92,7 @@ def open_gate(chain: Chain, circuit: str, deployments_dir: str | os.PathLike = D
                          "code there (was the local chain restarted?): deploy again")
     abis = {k: load_artifact(book.artifact(r))["abi"] for k, r in records.items()}
     return GateHandle(chain=chain, circuit=circuit, model_id=model["modelId"], consumer=model["consumer"],
-                      manifest_sha256=model["manifestSha256"], layout=model["instanceLayout"],
+                      circuit_id=model["circuitId"], layout=model["instanceLayout"],
                       gate=chain.contract(records["gate"]["address"], abis["gate"]),
                       verifier=chain.contract(records["verifier"]["address"], abis["verifier"]))
 
@@ -100,10 +100,10 @@ def open_gate(chain: Chain, circuit: str, deployments_dir: str | os.PathLike = D
 def _proof_gate(chain: Chain, proof: ProofFile, path, deployments_dir) -> GateHandle:
     meta = proof.meta
     handle = open_gate(chain, meta.circuit, deployments_dir)
-    if meta.manifest_sha256 != handle.manifest_sha256:
+    if meta.circuit_id != handle.circuit_id:
         raise UsageError(f"{path} proves circuit {meta.circuit} version "
-                         f"{meta.manifest_sha256[:12]}..., "
-                         f"but chain {chain.chain_id} has version {handle.manifest_sha256[:12]}... deployed: "
+                         f"{meta.circuit_id[:12]}..., "
+                         f"but chain {chain.chain_id} has version {handle.circuit_id[:12]}... deployed: "
                          "prove with the deployed circuit, or deploy this one")
     return handle
 

@@ -218,7 +218,7 @@ def build_verifier(circuit_dir: str | os.PathLike, mode: VerifierMode | str | No
         compiled = compile_solidity({sol_path.name: source}, settings, base_path=evm_dir.parent)
         if contract not in compiled:
             raise SolidityCompileError(f"ezkl's verifier source defines no contract {contract}")
-        art = {**compiled[contract], "buildKey": build_key, "circuit": m.name, "manifestSha256": m.sha256,
+        art = {**compiled[contract], "buildKey": build_key, "circuit": m.name, "circuitId": m.circuit_id,
                "exceedsEip170": exceeds_eip170(compiled[contract])}
         if mode is VerifierMode.SPLIT_VK:
             art["vkDataKeccak"] = side["vkKeccak"]

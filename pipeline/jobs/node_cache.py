@@ -51,7 +51,7 @@ def _node_lock(path: Path):
         yield
 
 
-def cached_circuit(manifest_sha256: str, source_dir: str | None,
+def cached_circuit(circuit_id: str, source_dir: str | None,
                    fetch: Callable[[str], Iterable[bytes]] | None = None) -> Path | None:
     """This node's copy of the circuit, creating it if needed.
 
@@ -59,22 +59,22 @@ def cached_circuit(manifest_sha256: str, source_dir: str | None,
     caller then asks the driver for the files). With `fetch`, `fetch(name)` yields the file's chunks.
     """
     root = cache_root()
-    entry = root / manifest_sha256
-    with _node_lock(root / f"{manifest_sha256}.lock"):
+    entry = root / circuit_id
+    with _node_lock(root / f"{circuit_id}.lock"):
         if entry.is_dir():
             return entry
-        staging = root / f".{manifest_sha256}.staging"
+        staging = root / f".{circuit_id}.staging"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
             if fetch is not None:
                 _write_chunks(staging, fetch)
-            elif not _link_local(manifest_sha256, source_dir, staging):
+            elif not _link_local(circuit_id, source_dir, staging):
                 return None
             m = manifest_mod.load(staging)
-            if m.sha256 != manifest_sha256:
-                raise ArtifactMismatchError(f"circuit files for manifest {manifest_sha256[:16]}... arrived with "
-                                            f"manifest {m.sha256[:16]}...")
+            if m.circuit_id != circuit_id:
+                raise ArtifactMismatchError(f"circuit files for circuit id {circuit_id[:16]}... arrived with "
+                                            f"circuit id {m.circuit_id[:16]}...")
             manifest_mod.verify_artifacts(m, manifest_mod.PROVE_FILES)
             os.rename(staging, entry)
         finally:
@@ -82,12 +82,12 @@ def cached_circuit(manifest_sha256: str, source_dir: str | None,
         return entry
 
 
-def _link_local(manifest_sha256: str, source_dir: str | None, staging: Path) -> bool:
+def _link_local(circuit_id: str, source_dir: str | None, staging: Path) -> bool:
     if not source_dir:
         return False
     src = Path(source_dir)
     try:
-        if manifest_mod.load(src).sha256 != manifest_sha256:
+        if manifest_mod.load(src).circuit_id != circuit_id:
             return False
     except (UsageError, OSError):  # absent or unreadable on this node: fetch it instead
         return False

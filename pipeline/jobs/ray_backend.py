@@ -21,14 +21,14 @@ from .worker import LOST, TIMEOUT, Outcome, Task, run_task, worker_label
 class ProverActor:
     """Runs inside a Ray worker process (wrapped with ray.remote by RayBackend)."""
 
-    def __init__(self, manifest_sha256: str):
-        self.manifest_sha256 = manifest_sha256
+    def __init__(self, circuit_id: str):
+        self.circuit_id = circuit_id
         self.prover = None
 
     def load_local(self, source_dir: str) -> str | None:
         """Load the circuit from this node's cache, filling it from `source_dir` if that exists here.
         Returns the actor's host:pid, or None when the files must be shipped (then `load_shipped`)."""
-        d = node_cache.cached_circuit(self.manifest_sha256, source_dir)
+        d = node_cache.cached_circuit(self.circuit_id, source_dir)
         return None if d is None else self._load(d)
 
     def load_shipped(self, bundle: dict) -> str:
@@ -39,7 +39,7 @@ class ProverActor:
             for ref in bundle[name]:  # one chunk in memory at a time
                 yield ray.get(ref)
 
-        return self._load(node_cache.cached_circuit(self.manifest_sha256, None, fetch=fetch))
+        return self._load(node_cache.cached_circuit(self.circuit_id, None, fetch=fetch))
 
     def _load(self, circuit_dir: Path) -> str:
         from ..prove import Prover
@@ -65,7 +65,7 @@ class _Slot:
 class RayBackend:
     name = "ray"
 
-    def __init__(self, circuit_dir: Path, manifest_sha256: str, workers: int, timeout_s: float,
+    def __init__(self, circuit_dir: Path, circuit_id: str, workers: int, timeout_s: float,
                  address: str | None = None, gpus_per_job: float = 0, cpus_per_job: float = 1,
                  threads_per_worker: int | None = None):
         try:
@@ -94,7 +94,7 @@ class RayBackend:
         if threads_per_worker:
             options["runtime_env"] = {"env_vars": {"RAYON_NUM_THREADS": str(threads_per_worker)}}
         self._actor_class = ray.remote(ProverActor).options(**options)
-        self._manifest_sha256 = manifest_sha256
+        self._manifest_sha256 = circuit_id
         self._bundle: dict | None = None
         self._slots = [self._start() for _ in range(workers)]
 

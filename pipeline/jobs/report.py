@@ -45,7 +45,7 @@ def status(out_dir: str | os.PathLike) -> dict:
         return {
             "out_dir": str(out_dir),
             "circuit": meta.get("circuit_name"),
-            "manifest_sha256": meta.get("manifest_sha256"),
+            "circuit_id": meta.get("circuit_id"),
             "counts": counts,
             "total": sum(counts.values()),
             "slots": slots,                                   # inferences per proof
@@ -86,7 +86,7 @@ def export(out_dir: str | os.PathLike, fmt: str = "csv", dest: str | os.PathLike
         rows = store.proved_rows()
     out = Path(out_dir)
     for r in rows:
-        r["outputs"] = json.loads(r.pop("outputs_json"))
+        r["outputs"] = json.loads(r.pop("outputs_json") or "null") or []  # none for private outputs
         r["proof_path"] = str(out / r["proof_path"])
     buf = io.StringIO()
     if fmt == "jsonl":
@@ -156,7 +156,7 @@ def failure_lines(failures: list[dict]) -> list[str]:
 def status_lines(st: dict) -> list[str]:
     """`zkinfer jobs status`'s report of a `status` dict."""
     c = st["counts"]
-    lines = [f"store:      {st['out_dir']} (circuit {st['circuit']}, manifest {st['manifest_sha256'][:16]}...)",
+    lines = [f"store:      {st['out_dir']} (circuit {st['circuit']}, id {st['circuit_id'][:16]}...)",
              f"jobs:       {st['total']}: {c['proved']} proved, {c['failed']} failed, {c['queued']} queued, "
              f"{c['running']} running (one inference each)"]
     padded = f", {st['padded_slots']} padding slot(s)" if st["padded_slots"] else ""

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import prooffile
+from .. import layout, prooffile
 from ..errors import ProofError, UsageError
 from ..layout import SlotLayout
 from ..prooffile import ProofFile, ProofSlot
@@ -132,21 +132,24 @@ def run_batch(circuit_dir: str | os.PathLike, inputs: str | os.PathLike | None, 
     out.mkdir(parents=True, exist_ok=True)
 
     with OutDirLock(out), JobStore(out, create=True) as store:
-        store.bind_circuit(manifest.sha256, manifest.name, str(Path(circuit_dir).resolve()), slots.count)
+        store.bind_circuit(manifest.circuit_id, manifest.name, str(Path(circuit_dir).resolve()), slots.count)
         summary = BatchSummary(out_dir=out, counts=store.counts(), slots=slots.count)
         coordinator = _Coordinator(store, progress, summary, slots, pad)
         outcome = "error"
         try:
             with _sigterm_as_interrupt():
                 if inputs is not None:
-                    rows = _RowCounter(read_inputs(inputs, manifest.sha256, prover.parse_row))
+                    # Private inputs are named under the store's secret, so ids confirm no guess.
+                    key = None if layout.inputs_public(manifest.circuit) else store.digest_key()
+                    rows = _RowCounter(read_inputs(inputs, manifest.circuit_id, prover.parse_row, key))
                     summary.new_jobs, summary.duplicates = store.add(rows)
                     summary.rows_read, summary.invalid_rows = rows.n, rows.invalid
-                summary.requeued, summary.adopted = _recover(store, manifest.sha256, slots)
+                summary.requeued, summary.adopted = _recover(store, manifest.circuit_id, slots,
+                                                             layout.outputs_public(manifest.circuit))
                 if retry_failed:
                     store.requeue_failed()
                 coordinator.run(backend, workers, lambda: _make_backend(
-                    backend, Path(circuit_dir), manifest.sha256, workers, timeout_s, address, gpus_per_job,
+                    backend, Path(circuit_dir), manifest.circuit_id, workers, timeout_s, address, gpus_per_job,
                     cpus_per_job, threads_per_worker))
             outcome = "completed"
         except KeyboardInterrupt:
@@ -163,12 +166,12 @@ def run_batch(circuit_dir: str | os.PathLike, inputs: str | os.PathLike | None, 
     return summary
 
 
-def _make_backend(backend, circuit_dir, manifest_sha256, workers, timeout_s, address, gpus_per_job, cpus_per_job,
+def _make_backend(backend, circuit_dir, circuit_id, workers, timeout_s, address, gpus_per_job, cpus_per_job,
                   threads_per_worker):
     if backend == "ray":
         from .ray_backend import RayBackend
 
-        return RayBackend(circuit_dir, manifest_sha256, workers, timeout_s, address=address,
+        return RayBackend(circuit_dir, circuit_id, workers, timeout_s, address=address,
                           gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,
                           threads_per_worker=threads_per_worker)
     from .local import LocalBackend
@@ -279,7 +282,9 @@ class _Coordinator:
         labels = self.store.labels(j.id for j in jobs)
         for entry in proof.slots:
             job = jobs[min(entry.slot, len(jobs) - 1)]  # padding slots repeat the last real row
-            if entry.input_sha256 != job.input_sha256:
+            if entry.input_sha256 is None:  # private inputs: workers name none; the store's keyed digest does
+                entry.input_sha256 = job.input_sha256
+            elif entry.input_sha256 != job.input_sha256:
                 raise ProofError(f"{o.pack_id}: slot {entry.slot} proves another input than job {job.id}")
             entry.job_id, entry.labels = job.id, labels[job.id]
         # File first, then the store: a crash in between leaves a file the next run adopts.
@@ -298,7 +303,8 @@ class _Coordinator:
 _ONE_SLOT = SlotLayout(1, False, (), (), False)
 
 
-def _recover(store: JobStore, manifest_sha256: str, slots: SlotLayout | None = None) -> tuple[int, int]:
+def _recover(store: JobStore, circuit_id: str, slots: SlotLayout | None = None,
+             outputs_public: bool = True) -> tuple[int, int]:
     """Repair what a crashed coordinator left (we hold the lock: no one else is working here).
     -> (jobs requeued, proof files adopted)"""
     slots = slots or _ONE_SLOT
@@ -315,7 +321,7 @@ def _recover(store: JobStore, manifest_sha256: str, slots: SlotLayout | None = N
         rel = f"{PROOFS_DIR}/{path.name}"
         if rel in recorded:
             continue
-        found = _adoptable(store, path, manifest_sha256, slots)
+        found = _adoptable(store, path, circuit_id, slots, outputs_public)
         if found is not None:
             prove_s, members = found
             store.mark_pack_proved(path.stem, rel, members, prove_s, None, None, adopted=True)
@@ -323,14 +329,14 @@ def _recover(store: JobStore, manifest_sha256: str, slots: SlotLayout | None = N
     return requeued, adopted
 
 
-def _adoptable(store: JobStore, path: Path, manifest_sha256: str, slots: SlotLayout):
+def _adoptable(store: JobStore, path: Path, circuit_id: str, slots: SlotLayout, outputs_public: bool = True):
     """(prove_s, [(job id, slot, outputs)]) if the file at `path` is a whole proof of queued jobs of this
     store under this circuit, named by their pack id; else None."""
     try:
         proof = prooffile.load(path)
         meta = proof.meta
-        if (meta is None or meta.manifest_sha256 != manifest_sha256 or not proof.ezkl["instances"]
-                or not proof.hex_proof or proof.outputs is None):
+        if (meta is None or meta.circuit_id != circuit_id or not proof.ezkl["instances"]
+                or not proof.hex_proof or (outputs_public and proof.outputs is None)):
             return None
         entries = proof.slots
         if entries is None:  # written before proofs had slots: one job per file
@@ -350,7 +356,8 @@ def _adoptable(store: JobStore, path: Path, manifest_sha256: str, slots: SlotLay
             job = store.job(e.job_id)
             if job.state != "queued" or job.input_sha256 != e.input_sha256:
                 return None
-        return meta.prove_s, [(e.job_id, e.slot, slots.outputs_of(proof.outputs, e.slot)) for e in real]
+        return meta.prove_s, [(e.job_id, e.slot, slots.outputs_of(proof.outputs, e.slot) if outputs_public else None)
+                              for e in real]
     except (UsageError, OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 

@@ -54,8 +54,8 @@ class JobSpec:
     error: str | None = None            # why the row is not a valid input
 
 
-def job_id(manifest_sha256: str, input_sha256: str) -> str:
-    return sha256_bytes(f"{manifest_sha256}:{input_sha256}".encode())[:ID_HEX_DIGITS]
+def job_id(circuit_id: str, input_sha256: str) -> str:
+    return sha256_bytes(f"{circuit_id}:{input_sha256}".encode())[:ID_HEX_DIGITS]
 
 
 def pack_id(job_ids: list[str] | tuple[str, ...], slots: int) -> str:
@@ -68,15 +68,16 @@ def pack_id(job_ids: list[str] | tuple[str, ...], slots: int) -> str:
     return sha256_bytes(f"pack:{slots}:{','.join(job_ids)}".encode())[:ID_HEX_DIGITS]
 
 
-def _bad_row_id(manifest_sha256: str, raw: str) -> str:
+def _bad_row_id(circuit_id: str, raw: str) -> str:
     # Bad rows have no canonical input: their id comes from the row's text, so resubmitting the same
     # file does not add them again either.
-    return sha256_bytes(f"{manifest_sha256}:row:{raw}".encode())[:ID_HEX_DIGITS]
+    return sha256_bytes(f"{circuit_id}:row:{raw}".encode())[:ID_HEX_DIGITS]
 
 
-def read_inputs(path: str | os.PathLike, manifest_sha256: str, parse_input) -> Iterator[JobSpec]:
+def read_inputs(path: str | os.PathLike, circuit_id: str, parse_input, key: bytes | None = None) -> Iterator[JobSpec]:
     """Jobs from a JSONL or CSV file. `parse_input(obj, where)` is Prover.parse_row: it validates one ezkl
-    input object (one inference) against the circuit and returns its input_data (InputError otherwise)."""
+    input object (one inference) against the circuit and returns its input_data (InputError otherwise).
+    With `key`, inputs are named by a keyed digest (`prove.input_digest`)."""
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"inputs file is a directory, expected a JSONL or CSV file: {p}")
@@ -84,21 +85,21 @@ def read_inputs(path: str | os.PathLike, manifest_sha256: str, parse_input) -> I
         raise UsageError(f"inputs file not found: {p}")
     suffix = p.suffix.lower()
     if suffix in JSONL_SUFFIXES:
-        return _read_jsonl(p, manifest_sha256, parse_input)
+        return _read_jsonl(p, circuit_id, parse_input, key)
     if suffix in CSV_SUFFIXES:
-        return _read_csv(p, manifest_sha256, parse_input)
+        return _read_csv(p, circuit_id, parse_input, key)
     raise UsageError(f"inputs file {p}: unknown format {suffix or '(no extension)'!r}; "
                      f"use JSONL ({', '.join(JSONL_SUFFIXES)}) or CSV ({', '.join(CSV_SUFFIXES)})")
 
 
-def _good(manifest_sha256: str, where: str, label, input_data) -> JobSpec:
-    digest = input_digest(input_data)
-    return JobSpec(id=job_id(manifest_sha256, digest), where=where, label=label, input_data=input_data,
+def _good(circuit_id: str, where: str, label, input_data, key: bytes | None) -> JobSpec:
+    digest = input_digest(input_data, key)
+    return JobSpec(id=job_id(circuit_id, digest), where=where, label=label, input_data=input_data,
                    input_sha256=digest)
 
 
-def _bad(manifest_sha256: str, where: str, label, raw: str, error: str) -> JobSpec:
-    return JobSpec(id=_bad_row_id(manifest_sha256, raw), where=where, label=label, error=error)
+def _bad(circuit_id: str, where: str, label, raw: str, error: str) -> JobSpec:
+    return JobSpec(id=_bad_row_id(circuit_id, raw), where=where, label=label, error=error)
 
 
 def _lines(p: Path) -> Iterator[tuple[int, str]]:
@@ -111,7 +112,7 @@ def _lines(p: Path) -> Iterator[tuple[int, str]]:
         raise UsageError(f"cannot read inputs file {p}: {e.strerror}") from None
 
 
-def _read_jsonl(p: Path, manifest_sha256: str, parse_input) -> Iterator[JobSpec]:
+def _read_jsonl(p: Path, circuit_id: str, parse_input, key: bytes | None) -> Iterator[JobSpec]:
     for lineno, line in _lines(p):
         raw = line.strip()
         if not raw:
@@ -120,22 +121,22 @@ def _read_jsonl(p: Path, manifest_sha256: str, parse_input) -> Iterator[JobSpec]
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as e:
-            yield _bad(manifest_sha256, where, None, raw, f"{where}: not valid JSON: {e.msg} (column {e.colno})")
+            yield _bad(circuit_id, where, None, raw, f"{where}: not valid JSON: {e.msg} (column {e.colno})")
             continue
         label = obj.get(LABEL_COLUMN) if isinstance(obj, dict) else None
         if label is not None and (isinstance(label, bool) or not isinstance(label, (str, int))):
-            yield _bad(manifest_sha256, where, None, raw, f"{where}: \"id\" must be a string or an integer")
+            yield _bad(circuit_id, where, None, raw, f"{where}: \"id\" must be a string or an integer")
             continue
         label = None if label is None else str(label)
         try:
             input_data = parse_input(obj, where)
         except InputError as e:
-            yield _bad(manifest_sha256, where, label, raw, e.message)
+            yield _bad(circuit_id, where, label, raw, e.message)
             continue
-        yield _good(manifest_sha256, where, label, input_data)
+        yield _good(circuit_id, where, label, input_data, key)
 
 
-def _read_csv(p: Path, manifest_sha256: str, parse_input) -> Iterator[JobSpec]:
+def _read_csv(p: Path, circuit_id: str, parse_input, key: bytes | None) -> Iterator[JobSpec]:
     rows = csv.reader(line for _, line in _lines(p))
     header = next(rows, None)
     if header is None:
@@ -164,9 +165,9 @@ def _read_csv(p: Path, manifest_sha256: str, parse_input) -> Iterator[JobSpec]:
             row = [_number(v, header[i], where) for v, i in zip(values, features, strict=True)]
             input_data = parse_input({"input_data": [row]}, where)
         except InputError as e:
-            yield _bad(manifest_sha256, where, label or None, raw, e.message)
+            yield _bad(circuit_id, where, label or None, raw, e.message)
             continue
-        yield _good(manifest_sha256, where, label or None, input_data)
+        yield _good(circuit_id, where, label or None, input_data, key)
 
 
 def _number(cell: str, column: str, where: str) -> float:

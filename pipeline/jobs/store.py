@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 import socket
 import sqlite3
 import time
@@ -176,19 +177,30 @@ class JobStore:
     def meta(self) -> dict[str, str]:
         return {r["key"]: r["value"] for r in self.db.execute("SELECT key, value FROM meta")}
 
-    def bind_circuit(self, manifest_sha256: str, circuit_name: str, circuit_dir: str, slots: int = 1) -> None:
+    def bind_circuit(self, circuit_id: str, circuit_name: str, circuit_dir: str, slots: int = 1) -> None:
         """Tie the store to one circuit version: job ids and proofs only make sense for that circuit."""
         meta = self.meta()
-        if meta.get("manifest_sha256") not in (None, manifest_sha256):
+        if meta.get("circuit_id") not in (None, circuit_id):
             raise UsageError(
-                f"{self.out_dir} holds jobs for circuit {meta.get('circuit_name')!r} (manifest "
-                f"{meta['manifest_sha256'][:16]}...), not {circuit_name!r} ({manifest_sha256[:16]}...): "
+                f"{self.out_dir} holds jobs for circuit {meta.get('circuit_name')!r} (circuit id "
+                f"{meta['circuit_id'][:16]}...), not {circuit_name!r} ({circuit_id[:16]}...): "
                 "use a separate --out directory per circuit version")
         with self._transaction():
-            for k, v in (("schema_version", SCHEMA_VERSION), ("manifest_sha256", manifest_sha256),
+            for k, v in (("schema_version", SCHEMA_VERSION), ("circuit_id", circuit_id),
                          ("circuit_name", circuit_name), ("circuit_dir", circuit_dir), ("slots", str(slots))):
                 self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (k, v))
+
+    def digest_key(self) -> bytes:
+        """This store's secret for naming private inputs (`prove.input_digest`): made once, kept here only."""
+        key = self.meta().get("digest_key")
+        if key is None:
+            key = secrets.token_hex(32)
+            with self._transaction():
+                self.db.execute("INSERT INTO meta (key, value) VALUES ('digest_key', ?) ON CONFLICT (key) DO NOTHING",
+                                (key,))
+            key = self.meta()["digest_key"]
+        return bytes.fromhex(key)
 
     # ---- submitting
 

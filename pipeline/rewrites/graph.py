@@ -70,6 +70,22 @@ class Graph:
         init = self.initializers.get(name)
         return init.data_type if init is not None else None
 
+    def shapes(self) -> dict[str, tuple[int | None, ...]]:
+        """Every tensor's shape as ONNX shape inference sees it (unknown dimensions None; tensors it cannot
+        type are missing). Initializers and Constant nodes are included."""
+        try:
+            inferred = onnx.shape_inference.infer_shapes(self.model, strict_mode=False, data_prop=True)
+        except Exception:  # inference is a hint: callers treat a missing shape as unknown
+            inferred = self.model
+        out = {}
+        for vi in (*inferred.graph.input, *inferred.graph.output, *inferred.graph.value_info):
+            t = vi.type.tensor_type
+            if t.HasField("shape"):
+                out[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+        for init in self.g.initializer:
+            out[init.name] = tuple(init.dims)
+        return out
+
     # ---- writing
 
     def fresh(self, base: str) -> str:
@@ -85,6 +101,49 @@ class Graph:
         name = self.fresh(base)
         self.g.initializer.append(numpy_helper.from_array(np.asarray(value), name))
         return name
+
+    def new_node(self, op: str, inputs: list[str], output: str | None = None, label: str = "zk",
+                 **attrs) -> onnx.NodeProto:
+        """A node with a fresh name (and a fresh output name unless `output` is given); not yet in the graph."""
+        return helper.make_node(op, inputs, [output or self.fresh(f"{label}_{op}")], name=self.fresh(f"{label}_{op}"),
+                                **attrs)
+
+    def set_nodes(self, nodes: list[onnx.NodeProto]) -> None:
+        """Replace the whole node list (the caller keeps it topologically ordered)."""
+        del self.g.node[:]
+        self.g.node.extend(nodes)
+        for n in nodes:
+            self._names.update(n.input)
+            self._names.update(n.output)
+
+    def fold_constants(self, skip: frozenset[str] = frozenset()) -> int:
+        """Replace every standard-domain node whose inputs are all constants (and that has no subgraph) by
+        initializers holding its outputs, evaluated with onnx's reference evaluator; op types in `skip` are
+        left alone. Exporters write such chains (PyTorch's `ConstantOfShape -> Cast` zero points, a bias
+        `Reshape`d at run time) where a rewrite needs the value. Returns how many nodes were folded."""
+        from onnx.reference import ReferenceEvaluator
+
+        folded = 0
+        for node in list(self.g.node):
+            if (node.op_type == "Constant" or node.op_type in skip or node.domain not in ("", "ai.onnx")
+                    or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)):
+                continue
+            values = [self.constant(i) if i else None for i in node.input]
+            if any(v is None for v, i in zip(values, node.input, strict=True) if i):
+                continue
+            feeds = {i: v for i, v in zip(node.input, values, strict=True) if i}
+            model = helper.make_model(helper.make_graph(
+                [node], "fold", [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+                                 for i, v in feeds.items()],
+                [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output]),
+                opset_imports=[helper.make_opsetid("", opset(self.model))])
+            outputs = ReferenceEvaluator(model).run(None, feeds)
+            keep = [n for n in self.g.node if tuple(n.output) != tuple(node.output)]
+            self.set_nodes(keep)
+            for name, value in zip(node.output, outputs, strict=True):
+                self.g.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+            folded += 1
+        return folded
 
     def set_constant(self, name: str, value: np.ndarray) -> None:
         """Replace a constant's value in place (initializer or Constant node)."""

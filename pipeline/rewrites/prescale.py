@@ -154,6 +154,8 @@ def _shared_constants(graph: Graph, offsets, absorber) -> bool:
 def _apply(graph: Graph, ctx: RewriteContext) -> list[str]:
     notes = []
     for idx, name in enumerate(ctx.input_names):
+        if name in ctx.input_prescale:  # an earlier rewrite chose this input's unit
+            continue
         values = np.stack([np.asarray(s[idx], dtype=np.float64) for s in ctx.samples])
         if values.ndim < 2 or not np.issubdtype(values.dtype, np.floating):
             continue

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from ..errors import UnsupportedModelError
+
 
 def set_dims(value_info: onnx.ValueInfoProto, shape: tuple[int, ...]) -> None:
     dims = value_info.type.tensor_type.shape.dim
@@ -49,7 +51,13 @@ def concrete_outputs(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> di
         by_name = {}
     missing = [o.name for o in model.graph.output if by_name.get(o.name) is None]
     if missing:
-        for name, value in zip(missing, _evaluate(model, feeds, missing), strict=True):
+        try:
+            values = _evaluate(model, feeds, missing)
+        except Exception as e:  # the reference evaluator raises many types for graphs it cannot run
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise UnsupportedModelError(f"the shape of output(s) {', '.join(missing)} is not declared and the graph "
+                                        f"could not be evaluated to find it ({type(e).__name__}: {first})") from None
+        for name, value in zip(missing, values, strict=True):
             by_name[name] = tuple(int(d) for d in np.shape(value))
     for vi in model.graph.output:
         set_dims(vi, by_name[vi.name])

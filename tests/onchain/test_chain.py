@@ -107,7 +107,7 @@ def test_deploy_post_and_submit_proof_files(anvil, circuits, tmp_path):
 
     # A proof of another version of the circuit is refused before any gas is spent.
     other = json.loads(proof.read_text())
-    other["zkinfer"]["manifest_sha256"] = "ab" * 32
+    other["zkinfer"]["circuit_id"] = "ab" * 32
     (tmp_path / "other.json").write_text(json.dumps(other))
     with pytest.raises(UsageError, match="prove with the deployed circuit"):
         chain.submit([tmp_path / "other.json"], anvil.rpc_url, subjects=[borrower], deployments_dir=ddir)

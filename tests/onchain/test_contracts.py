@@ -394,7 +394,7 @@ def test_registry_records_the_circuit(env, circuits):
     verifier, active, scale, layout, vk_hash, manifest_hash, weights = m
     man = manifest.load(circuits["credit"].dir)
     assert (verifier, active, scale, tuple(layout)) == (env.a.verifier.address, True, 7, (1, False, 4, 1, 0))
-    assert manifest_hash.hex() == man.sha256
+    assert manifest_hash.hex() == man.circuit_id
     assert (
         vk_hash.hex()
         == json.loads(env.ddir.joinpath("31337.json").read_text())["models"]["credit"]["vkSha256"]
