@@ -314,7 +314,8 @@ SUBJECT_OPTION = click.option("--subject", "subjects", multiple=True,
 @click.option("--reusable/--no-reusable", default=None,
               help="Same as --verifier reusable / --verifier standard.")
 @click.option("--allow-insecure-srs", is_flag=True,
-              help="Deploy a dev-SRS circuit to a chain other than 31337.")
+              help="Deploy a circuit built on an insecure SRS (a dev SRS, or an --srs file that is not "
+                   "the pinned public ceremony file) to a chain other than 31337.")
 @click.option("--max-feature-age", type=int, default=24 * 3600, show_default=True,
               help="Seconds posted features stay usable.")
 @DEPLOYMENTS_OPTION

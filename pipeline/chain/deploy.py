@@ -131,8 +131,9 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
     first; else ezkl's reusable verifier (shared per chain) with this circuit's VKA. "standard", "split-vk"
     or "reusable" forces one (`reusable`, the older switch: True reusable, False standard). Whichever it is,
     the registry records the contract offering `verifyProof(bytes, uint256[])`: the gates need no change.
-    A circuit built on a dev (insecure) SRS is refused on any chain
-    but 31337 unless `allow_insecure_srs`: whoever generated that SRS can forge its proofs. So is, before any
+    A circuit built on an insecure SRS (a dev SRS, or any `--srs` file that is not the pinned public ceremony
+    file: `pipeline.srs`) is refused (UsageError) on any chain but 31337 unless `allow_insecure_srs`: whoever
+    generated that SRS can forge its proofs. So is, before any
     transaction, a circuit a gate must not act on (`layout.registry_layout`): private weights (any weights
     verify), or slots a gate would read at the wrong instances.
     `feature_publisher` defaults to the deployer. `weight_commitment` (hex; circuits with hashed weights
@@ -145,10 +146,10 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
     manifest_mod.verify_artifacts(m, manifest_mod.VERIFY_FILES)
     chain = Chain(rpc_url, private_key)
     if m.insecure_srs and chain.chain_id != LOCAL_CHAIN_ID and not allow_insecure_srs:
-        raise ChainError(f"refusing to deploy {m.name} to chain {chain.chain_id}: it was built with a dev "
-                         f"SRS ({m.srs.get('origin', 'insecure')}), so anyone holding that SRS's secret can "
-                         "forge proofs; rebuild it with a ceremony SRS, or pass --allow-insecure-srs for a "
-                         "test network")
+        raise UsageError(f"refusing to deploy {m.name} to chain {chain.chain_id}: it was built with an insecure "
+                         f"SRS ({m.srs.get('origin', 'insecure')}), not a public ceremony's, so whoever generated "
+                         "it can forge proofs; rebuild it with a ceremony SRS (--srs, a file ezkl's get_srs "
+                         "downloads), or pass --allow-insecure-srs for a test network")
     layout = registry_layout(m)
     if consumer == "bond" and layout.slots != 1:
         raise UsageError(f"{m.name} proves {layout.slots} inferences at once; the bond acts on one per period")

@@ -109,8 +109,10 @@ def build_circuit(
     relu_layer: bool = False,
     num_inner_cols: int | None = None,
     stacked: tuple[int, int] = (1, 1),
+    srs_path: Path | None = None,
 ) -> TestCircuit:
-    """Build a stand-in model with zkinfer's own build (fidelity gate, keys, manifest); see `_affine_onnx`."""
+    """Build a stand-in model with zkinfer's own build (fidelity gate, keys, manifest); see `_affine_onnx`.
+    `srs_path`: an SRS file given as `--srs` (default: the cached dev SRS)."""
     from pipeline.build import BuildOptions
     from pipeline.build import build_circuit as zk_build
     from pipeline.compile import CalibrationAttempt, CircuitArgs, Visibility
@@ -142,6 +144,7 @@ def build_circuit(
         circuit_args=CircuitArgs(
             decomp_base=DECOMP_BASE, decomp_legs=DECOMP_LEGS, num_inner_cols=num_inner_cols
         ),
+        srs_path=srs_path,
     )
     zk_build(onnx_path, src / "calibration.json", d, options)
     input_shapes = [[1, n_in]] * n_inputs if n_inputs > 1 else [[batch, n_in]]

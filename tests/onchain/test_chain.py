@@ -54,7 +54,7 @@ def test_dev_srs_circuits_stay_on_the_dev_chain(circuits, tmp_path, monkeypatch)
     try:
         ddir = tmp_path / "deployments"
         credit = circuits["credit"].dir
-        with pytest.raises(ChainError, match="refusing to deploy credit to chain 1337.*dev SRS"):
+        with pytest.raises(UsageError, match="refusing to deploy credit to chain 1337.*insecure SRS .dev-generated"):
             chain.deploy(credit, testnet.rpc_url, deployments_dir=ddir)
         with pytest.raises(UsageError, match="set ZKINFER_PRIVATE_KEY"):  # no dev accounts off 31337
             chain.deploy(credit, testnet.rpc_url, deployments_dir=ddir, allow_insecure_srs=True)
@@ -64,6 +64,35 @@ def test_dev_srs_circuits_stay_on_the_dev_chain(circuits, tmp_path, monkeypatch)
         book = json.loads((ddir / "1337.json").read_text())
         assert d.chain_id == 1337 and book["models"]["credit"]["insecureSrs"]
         assert book["contracts"]["ModelRegistry"]["args"] == [DEV_ADDRESS_1]
+    finally:
+        chain.chain_down(state=tmp_path / "state")
+
+
+def test_a_dev_srs_given_as_srs_is_refused_off_the_dev_chain(circuits, build_stand_in, tmp_path, monkeypatch):
+    """The dev SRS itself passed as `--srs` is not a ceremony SRS (its sha256 is not the pinned public file's):
+    the manifest records it as insecure, and deploy to a chain with id 1 (anvil started as mainnet) refuses it
+    unless --allow-insecure-srs, through the library and the CLI (one line, exit 2)."""
+    from pipeline import manifest
+
+    dev_srs = manifest.load(circuits["credit"].dir).artifact(manifest.SRS)  # the cached gen_srs output
+    c = build_stand_in("credit_given_srs", [1.0, 0.5, -0.5, 0.25], srs_path=dev_srs)
+    m = manifest.load(c.dir)
+    assert m.insecure_srs and m.srs["origin"] == "user-supplied, unverified (insecure)"
+    monkeypatch.setenv(chain.PRIVATE_KEY_ENV, DEV_KEY_1)
+    mainnet = chain.chain_up(chain_id=1, state=tmp_path / "state")
+    try:
+        ddir = tmp_path / "deployments"
+        assert chain.Chain(mainnet.rpc_url).chain_id == 1
+        with pytest.raises(UsageError, match=r"refusing to deploy credit_given_srs to chain 1: .*unverified"):
+            chain.deploy(c.dir, mainnet.rpc_url, deployments_dir=ddir)
+        result = subprocess.run([sys.executable, "-m", "pipeline.cli", "deploy", str(c.dir), "--rpc",
+                                 mainnet.rpc_url, "--deployments", str(ddir)], capture_output=True, text=True)
+        assert result.returncode == 2 and "refusing to deploy credit_given_srs" in result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert not (ddir / "1.json").exists()
+        d = chain.deploy(c.dir, mainnet.rpc_url, deployments_dir=ddir, allow_insecure_srs=True)
+        book = json.loads((ddir / "1.json").read_text())
+        assert d.chain_id == 1 and book["models"]["credit_given_srs"]["insecureSrs"]
     finally:
         chain.chain_down(state=tmp_path / "state")
 

@@ -63,10 +63,11 @@ def test_reposted_features_are_a_new_round(env):
     proof = prove(env, "credit", PD_HALF)
     post(env, bob, proof)
     first = send(env, proof, [bob])
-    advance_time(env.w3, 60)  # (a re-post within the same second would be the same posting)
+    expect_revert(lambda: send(env, proof, [bob]), "PostingAlreadyConsumed")
+    advance_time(env.w3, 60)  # a later round (a re-post in the same second is a new posting too, with the same key)
     post(env, bob, proof)  # the publisher observes the same features again later
     second = send(env, proof, [bob])
-    assert first.statement_key != second.statement_key
+    assert first.statement_key != second.statement_key  # the key names the posting by its time
     assert second.effects[0]["newRateBps"] == 950 and rate(env, bob) == 950
 
 
@@ -388,15 +389,22 @@ def test_registry_refuses_inconsistent_versions(env):
 
 
 def test_registry_records_the_circuit(env, circuits):
+    """The registry's record of a model version carries its circuit id (content-only, `Manifest.circuit_id`),
+    read back through `chain.registered_model` as `zkinfer audit` reads it."""
     from pipeline import manifest
 
-    m = env.registry.functions.model(env.a.model_id).call()
-    verifier, active, scale, layout, vk_hash, manifest_hash, weights = m
+    verifier, active, scale, layout, vk_hash, circuit_id, weights = env.registry.functions.model(env.a.model_id).call()
     man = manifest.load(circuits["credit"].dir)
     assert (verifier, active, scale, tuple(layout)) == (env.a.verifier.address, True, 7, (1, False, 4, 1, 0))
-    assert manifest_hash.hex() == man.circuit_id
-    assert (
-        vk_hash.hex()
-        == json.loads(env.ddir.joinpath("31337.json").read_text())["models"]["credit"]["vkSha256"]
-    )
+    assert circuit_id.hex() == man.circuit_id
+    book = json.loads(env.ddir.joinpath("31337.json").read_text())["models"]["credit"]
+    assert vk_hash.hex() == book["vkSha256"] and book["circuitId"] == man.circuit_id
     assert weights == bytes(32)
+    record = chain.registered_model(env.chain, env.a.registry_address, env.a.model_id)
+    assert record == chain.RegisteredModel(
+        model_id=env.a.model_id, verifier=env.a.verifier.address, active=True, output_scale=7,
+        instance_layout={"slots": 1, "hashedInputs": False, "inputsPerSlot": 4, "outputsPerSlot": 1, "paramHashes": 0},
+        vk_sha256=book["vkSha256"], circuit_id=man.circuit_id, weight_commitment=None)
+    [event] = env.registry.events.ModelRegistered().get_logs(
+        from_block=0, argument_filters={"modelId": env.a.model_id})
+    assert event["args"]["circuitId"].hex() == man.circuit_id
