@@ -348,6 +348,19 @@ def post_features_cmd(proof_paths, rpc, subjects, deployments_dir):
     _echo_json([asdict(p) for p in postings])
 
 
+@cli.command("withdraw-features")
+@click.argument("circuit", metavar="CIRCUIT")
+@RPC_OPTION
+@SUBJECT_OPTION
+@DEPLOYMENTS_OPTION
+def withdraw_features_cmd(circuit, rpc, subjects, deployments_dir):
+    """As a feature publisher, withdraw postings no proof acted on yet on CIRCUIT's gate (the circuit's name
+    in the deployments file): the borrowers given with --subject, or the bond's current period."""
+    from . import chain
+
+    _echo_json(chain.withdraw_features(circuit, _rpc(rpc), subjects=list(subjects), deployments_dir=deployments_dir))
+
+
 @cli.command("commitment")
 @click.argument("circuit_dir", metavar="DIR", type=click.Path(file_okay=False))
 @click.argument("features", metavar="X1,X2,...")

@@ -43,6 +43,7 @@ DEFAULT_LENDING_TERMS = {"baseRateBps": 200, "slopeBps": 1500, "maxRateStepBps":
 DEFAULT_BOND_TERMS = {"initialCouponBps": 400, "floorBps": 200, "capBps": 800, "stepBps": 25,
                       "raiseAbove": 3.0, "cutBelow": 2.0, "periodLength": 90 * 24 * 3600}
 OUTPUT_DECIMALS = 18  # InferenceGate.OUTPUT_DECIMALS
+MAX_FEATURE_AGE_LIMIT_S = 2**32 - 1  # InferenceGate.maxFeatureAge is a uint32 (seconds)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,8 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
     """
     if consumer not in CONSUMERS:
         raise UsageError(f"unknown consumer {consumer!r}: choose one of {', '.join(CONSUMERS)}")
+    if not 1 <= max_feature_age <= MAX_FEATURE_AGE_LIMIT_S:
+        raise UsageError(f"--max-feature-age {max_feature_age}: give 1 to {MAX_FEATURE_AGE_LIMIT_S} seconds")
     mode = evm.verifier_mode(verifier_mode, reusable)
     m = manifest_mod.load(circuit_dir)
     manifest_mod.verify_artifacts(m, manifest_mod.VERIFY_FILES)

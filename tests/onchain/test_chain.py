@@ -38,6 +38,13 @@ def test_unreachable_rpc_names_the_url():
         chain.Chain(url)
 
 
+@pytest.mark.parametrize("age", [0, 2**32])
+def test_feature_age_outside_the_gates_uint32_is_a_usage_error(age, tmp_path):
+    """Checked before anything is read or sent (the gate keeps maxFeatureAge in a uint32)."""
+    with pytest.raises(UsageError, match=f"--max-feature-age {age}: give 1 to {2**32 - 1} seconds"):
+        chain.deploy(tmp_path / "no-circuit", "http://127.0.0.1:1", max_feature_age=age)
+
+
 def test_keys_come_from_the_environment_and_are_never_echoed(anvil, monkeypatch):
     monkeypatch.setenv(chain.PRIVATE_KEY_ENV, DEV_KEY_1)
     assert chain.Chain(anvil.rpc_url).account == DEV_ADDRESS_1
@@ -188,6 +195,15 @@ def test_cli_end_to_end(circuits, tmp_path, monkeypatch, capsys):
         code, _, err = run("submit", proof, "--subject", borrower)
         assert code == 1 and err.startswith("error: ") and "PostingAlreadyConsumed(subject=0x" in err
         assert "Traceback" not in err
+        # The publisher withdraws a posting before anyone acts on it; nothing is left to withdraw after.
+        sid = address("sid")
+        assert run("post-features", proof, "--subject", sid)[0] == 0
+        code, out, _ = run("withdraw-features", "credit", "--subject", sid)
+        assert code == 0 and json.loads(out)[0].startswith("0x")
+        code, _, err = run("submit", proof, "--subject", sid)
+        assert code == 1 and "NoFeaturesPosted(subject=0x" in err
+        code, _, err = run("withdraw-features", "credit", "--subject", sid)
+        assert code == 1 and "NoOpenPosting(subject=0x" in err and "Traceback" not in err
     finally:
         code, out, _ = run("chain", "down")
     assert code == 0 and "stopped anvil" in out
