@@ -146,10 +146,11 @@ def test_a_correction_replaces_an_adjustment_from_the_wrong_window(bond):
     publish(bond, "high")  # wrong
     assert adjust(bond, "high")["newCouponBps"] == min(start + 25, TERMS["capBps"])
     publish(bond, "low")  # the correction
+    expect_revert(lambda: adjust(bond, "high"), "FeatureCommitmentMismatch")  # the wrong window is gone
     effect = adjust(bond, "low")
     assert effect["oldCouponBps"] == min(start + 25, TERMS["capBps"])
     assert effect["newCouponBps"] == coupon(bond) == max(start - 25, TERMS["floorBps"])
-    expect_revert(lambda: adjust(bond, "high"), "FeatureCommitmentMismatch")
+    expect_revert(lambda: adjust(bond, "high"), "PostingAlreadyConsumed")
 
 
 def test_a_window_withdrawn_before_anyone_acts(bond):
