@@ -167,18 +167,17 @@ def test_auto_deploy_picks_split_vk_when_only_it_fits(env, narrow_hashed):
     proof = load(c.prove(features, env.proofs / "narrow.json"))
     gina, hal = address("gina"), address("hal")
     post_hashed(env, handle, c.dir, [gina, hal], features)
-    s = send(env, proof, [gina, hal], gate=handle)
-    assert [e["newRateBps"] for e in s.effects] == [950, RATE_MID]
-    print(f"{name}: split-vk verifier {d.verifier_runtime_size} B, verifyProof "
-          f"{chain.verification_gas(handle, proof['calldata'])} gas, submit {s.gas_used} gas, deploy {d.gas()}")
-
-    # An edited output instance still sinks it: the verifier behind the gate verifies.
+    # An edited output instance sinks it (while the postings are open): the verifier behind the gate verifies.
     instances = [int(x, 16) for x in proof["calldata"]["instances"]]
     expect_revert(
         lambda: send(env, proof, [gina, hal], gate=handle, instances=instances[:-1] + [instances[-1] + 1]),
         "ProofRejected",
         modelId=d.model_id,
     )
+    s = send(env, proof, [gina, hal], gate=handle)
+    assert [e["newRateBps"] for e in s.effects] == [950, RATE_MID]
+    print(f"{name}: split-vk verifier {d.verifier_runtime_size} B, verifyProof "
+          f"{chain.verification_gas(handle, proof['calldata'])} gas, submit {s.gas_used} gas, deploy {d.gas()}")
 
 
 # ------------------------------------------------------------------------------------------- what is refused
