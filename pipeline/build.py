@@ -246,6 +246,8 @@ def build_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, ou
     options = options or BuildOptions()
     out_dir = Path(out_dir)
     require_ezkl(what="building a circuit")
+    if options.visibility.param == layout_mod.PRIVATE:
+        log.warning("%s: %s (deploy refuses it: use fixed or hashed)", out_dir, layout_mod.PRIVATE_PARAMS_RISK)
     t_start = time.perf_counter()
     plan = plan_build(Path(onnx_path), Path(data_path), Path(validation_path) if validation_path else None, options)
     if not force:

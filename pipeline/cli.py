@@ -340,7 +340,8 @@ SUBJECT_OPTION = click.option("--subject", "subjects", multiple=True,
 @click.option("--reusable/--no-reusable", default=None,
               help="Same as --verifier reusable / --verifier standard.")
 @click.option("--allow-insecure-srs", is_flag=True,
-              help="Deploy a dev-SRS circuit to a chain other than 31337.")
+              help="Deploy a circuit built on an insecure SRS (a dev SRS, or an --srs file that is not "
+                   "the pinned public ceremony file) to a chain other than 31337.")
 @click.option("--max-feature-age", type=int, default=24 * 3600, show_default=True,
               help="Seconds posted features stay usable.")
 @DEPLOYMENTS_OPTION
@@ -371,6 +372,19 @@ def post_features_cmd(proof_paths, rpc, subjects, deployments_dir):
     postings = chain.post_features(list(proof_paths), _rpc(rpc), subjects=list(subjects),
                                    deployments_dir=deployments_dir)
     _echo_json([asdict(p) for p in postings])
+
+
+@cli.command("withdraw-features")
+@click.argument("circuit", metavar="CIRCUIT")
+@RPC_OPTION
+@SUBJECT_OPTION
+@DEPLOYMENTS_OPTION
+def withdraw_features_cmd(circuit, rpc, subjects, deployments_dir):
+    """As a feature publisher, withdraw postings no proof acted on yet on CIRCUIT's gate (the circuit's name
+    in the deployments file): the borrowers given with --subject, or the bond's current period."""
+    from . import chain
+
+    _echo_json(chain.withdraw_features(circuit, _rpc(rpc), subjects=list(subjects), deployments_dir=deployments_dir))
 
 
 @cli.command("commitment")

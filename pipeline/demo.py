@@ -7,7 +7,8 @@ An ML engineer's circuit, a prover's batch, and a lending protocol's contract, i
 3. start a local anvil with mainnet's limits, deploy the verifier, the model registry and
    `RiskAdjustedLending`, register the model;
 4. the feature oracle posts each borrower's features; each proof is submitted, and the borrower's rate moves;
-5. a tampered proof and a replayed proof are refused, each with its own custom error;
+5. a tampered proof (on a fresh posting) and a replayed proof (a posting acts once) are refused, each with its
+   own custom error;
 6. anvil stops.
 
 Everything lands under `runs/demo/` (git-ignored); running it again reuses the circuit and the proofs.
@@ -28,7 +29,7 @@ from .errors import ZkinferError
 BORROWERS = ("alice", "bob", "carol", "dave", "erin")
 BORROWER_SEED = 2026  # the demo's borrowers: held-out draws from the credit_risk generator
 # The demo's circuit breaker allows any move from the initial rate (800 bp) within [200, 1700] bp; the
-# tests show the tighter default (300 bp) refusing a large step.
+# tests show the tighter default (300 bp) holding a large move to one step per posting.
 DEMO_TERMS = {"maxRateStepBps": 1_000}
 
 
@@ -106,11 +107,15 @@ def run_demo(work_dir: str | os.PathLike = "runs/demo", circuits_dir: str | os.P
                                        "new_rate_bps": effect["newRateBps"], "gas_used": sub.gas_used})
 
         say("\n== 6. attacks")
+        # A new round for alice (her posting above was acted on, and a posting acts once): the oracle posts her
+        # features again, so what refuses the tampered proof is the verifier, not the consumed posting.
+        chain.post_features([proofs["alice"]], node.rpc_url, subjects=[borrower_address("alice")],
+                            deployments_dir=deployments)
         tampered = prooffile.load(proofs["alice"]).calldata.to_json()
         tampered["instances"][-1] = "0x" + f"{1:064x}"  # claim a PD of 2^-scale, almost zero
         result.rejections["tampered"] = _refused(
             lambda: chain.submit_calldata(handle, tampered, [_subject(borrower_address("alice"))], "tampered"))
-        say(f"   alice's proof with her PD edited down: refused, {result.rejections['tampered']}")
+        say(f"   alice re-posted; her proof with her PD edited down: refused, {result.rejections['tampered']}")
         result.rejections["replayed"] = _refused(
             lambda: chain.submit([proofs["bob"]], node.rpc_url, subjects=[borrower_address("bob")],
                                  deployments_dir=deployments))

@@ -186,11 +186,45 @@ class RegistryLayout(NamedTuple):
                 "outputsPerSlot": self.outputs_per_slot, "paramHashes": self.param_hashes}
 
 
+# ezkl's private parameters are free witness values: the verifying key does not depend on them, so a proof made
+# with any weights verifies. build warns about it; registry_layout refuses it.
+PRIVATE = "private"
+PRIVATE_PARAMS_RISK = ("its weights are private (param visibility private): ezkl makes them free witness values "
+                       "that the verifying key does not fix, so a proof made with any weights verifies")
+
+
+def _check_contiguous_slots(name: str, circuit: dict) -> None:
+    """UsageError for K-slot circuits whose slots' values are not contiguous among the instances. The gate reads
+    slot i's inputs and outputs as one run each (InstanceLayout.sol), but ezkl orders instances tensor by
+    tensor: with several stacked tensors ([K, ...] each), slot i's values are row i of every tensor, apart."""
+    k = slot_count(circuit)
+    if k == 1:
+        return
+    slots = slot_layout(circuit)
+    n_in, n_out = len(circuit["input_shapes"]), len(circuit["output_shapes"])
+    if not slots.split and n_in > 1:
+        raise UsageError(f"{name}: {k} inferences per proof in {n_in} input tensors of {k} rows each: an "
+                         "inference's inputs are row i of every tensor, which a gate cannot bind to one subject "
+                         "(public inputs are not contiguous; each input hash covers one tensor's rows of every "
+                         "inference): give the model one input tensor, or one input per inference "
+                         "(zoo models: --split-inputs)")
+    if not slots.split_outputs and n_out > 1:
+        raise UsageError(f"{name}: {k} inferences per proof in {n_out} output tensors of {k} rows each: an "
+                         "inference's outputs are row i of every tensor, not contiguous, so a gate would act on "
+                         "another inference's output: give the model one output tensor (concatenate the outputs) "
+                         "or one output per inference")
+
+
 def registry_layout(manifest: Manifest) -> RegistryLayout:
-    """The registry's InstanceLayout for a circuit. Raises UsageError for circuits a gate cannot act on."""
+    """The registry's InstanceLayout for a circuit. Raises UsageError for circuits a gate cannot act on (or must
+    not: private weights) and for layouts it would read at the wrong instances."""
     c = manifest.circuit
     lay = c["instance_layout"]
     name = manifest.name
+    if c["visibility"]["param"] == PRIVATE:
+        raise UsageError(f"{name}: {PRIVATE_PARAMS_RISK}; a gate must not act on it: rebuild with "
+                         "--param-visibility fixed (weights in the verifying key) or hashed (the registry pins "
+                         "their commitment)")
     if lay.get("output_hashes", 0) or not lay["outputs"]:
         raise UsageError(f"{name}: a gate acts on public outputs; this circuit's outputs are not public")
     hashed = lay["input_hashes"] > 0
@@ -200,6 +234,7 @@ def registry_layout(manifest: Manifest) -> RegistryLayout:
         raise UsageError(f"{name}: inputs are neither public nor hashed: a proof could not be bound "
                          "to a subject")
     slots = slot_count(c)
+    _check_contiguous_slots(name, c)
     # Hashed inputs bind a subject through its Poseidon hash: each inference needs its own input tensor.
     # One [K, F] tensor gets one hash for all K rows, which no single subject's commitment can match.
     if hashed and lay["input_hashes"] != slots:

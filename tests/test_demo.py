@@ -20,5 +20,5 @@ def test_demo_end_to_end(tmp_path):
         assert s["new_rate_bps"] == 200 + math.floor(1500 * s["pd"])
         assert abs(s["new_rate_bps"] - s["old_rate_bps"]) <= DEMO_TERMS["maxRateStepBps"]
         assert 500_000 < s["gas_used"] < 1_000_000
-    assert result.rejections == {"tampered": "ProofRejected", "replayed": "StatementAlreadyConsumed"}
+    assert result.rejections == {"tampered": "ProofRejected", "replayed": "PostingAlreadyConsumed"}
     assert any("anvil stopped" in line for line in lines)

@@ -2,7 +2,7 @@
 
     node = chain_up()                                        # anvil from the pinned npm package
     d = deploy("circuits/credit_risk", node.rpc_url, consumer="lending")
-    post_features(["proof.json"], node.rpc_url, subjects=[borrower])  # the oracle's part
+    post_features(["proof.json"], node.rpc_url, subjects=[borrower])  # the oracle's part (withdraw_features)
     [s] = submit(["proof.json"], node.rpc_url, subjects=[borrower])   # s.effects: the new rate
     chain_down()
 
@@ -13,7 +13,9 @@ Modules, each used through the names re-exported here:
                   transactions, and custom errors decoded from the recorded ABIs (no compiler needed)
     deployments   the book ``deployments/<chainId>.json``, written after every transaction
     deploy        a circuit's verifier, the registry and a gate; registering and accepting the model
-    gate          feature commitments, subjects, posting features, submitting proofs, verification gas
+    registry      reading a model version's record (`registered_model`: circuit id, vk hash, verifier, ...)
+    gate          feature commitments, subjects, posting and withdrawing features, submitting proofs,
+                  verification gas
 
 Which proof instance is which (and so what a slot's commitment is) comes from `pipeline.layout`; proof
 files are read with `pipeline.prooffile`.
@@ -51,6 +53,7 @@ from .gate import (
     submit,
     submit_calldata,
     verification_gas,
+    withdraw_features,
 )
 from .node import (
     DEFAULT_STATE_DIR,
@@ -63,13 +66,14 @@ from .node import (
     local_chain,
     state_dir,
 )
+from .registry import RegisteredModel, registered_model
 
 __all__ = [
     "CONSUMERS", "DEFAULT_BOND_TERMS", "DEFAULT_DEPLOYMENTS_DIR", "DEFAULT_LENDING_TERMS",
     "DEFAULT_MAX_FEATURE_AGE_S", "DEFAULT_STATE_DIR", "DEPLOYMENTS_SCHEMA", "GATE_EFFECT_EVENTS", "LOCAL_CHAIN_ID",
     "OUTPUT_DECIMALS", "PRIVATE_KEY_ENV", "STATE_DIR_ENV", "Chain", "ContractRevertError", "DeployedContract",
-    "Deployment", "DeploymentsBook", "GateHandle", "LocalChain", "Posting", "RevertDecoder", "Submission",
-    "chain_down", "chain_up", "deploy", "deployments_path", "feature_commitment", "load_deployments", "local_chain",
-    "open_gate", "params_commitment", "post_features", "slot_commitments", "state_dir", "subjects_for", "submit",
-    "submit_calldata", "verification_gas",
+    "Deployment", "DeploymentsBook", "GateHandle", "LocalChain", "Posting", "RegisteredModel", "RevertDecoder",
+    "Submission", "chain_down", "chain_up", "deploy", "deployments_path", "feature_commitment", "load_deployments",
+    "local_chain", "open_gate", "params_commitment", "post_features", "registered_model", "slot_commitments",
+    "state_dir", "subjects_for", "submit", "submit_calldata", "verification_gas", "withdraw_features",
 ]

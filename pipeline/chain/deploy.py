@@ -5,6 +5,13 @@
 
 Every transaction is followed by a write of the deployments book (`pipeline.chain.deployments`), so a
 deployment that fails midway leaves a record of every contract it put on chain.
+
+Recorded shared contracts (the registry, ezkl's reusable verifier) are reused only when the runtime code at
+their address hashes (keccak256) to what this build would deploy, never on a bare "there is code" check:
+an edited book or a changed contract must not slip another contract in. No code at all there: the chain was
+reset, nothing recorded exists, and the book starts afresh. Other code: for the registry, which holds every
+model version and which gates pin, deploy refuses (a new registry would silently split the book); the
+reusable verifier holds nothing, so a fresh one is deployed.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ DEFAULT_LENDING_TERMS = {"baseRateBps": 200, "slopeBps": 1500, "maxRateStepBps":
 DEFAULT_BOND_TERMS = {"initialCouponBps": 400, "floorBps": 200, "capBps": 800, "stepBps": 25,
                       "raiseAbove": 3.0, "cutBelow": 2.0, "periodLength": 90 * 24 * 3600}
 OUTPUT_DECIMALS = 18  # InferenceGate.OUTPUT_DECIMALS
+MAX_FEATURE_AGE_LIMIT_S = 2**32 - 1  # InferenceGate.maxFeatureAge is a uint32 (seconds)
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,8 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
            max_feature_age: int = DEFAULT_MAX_FEATURE_AGE_S, output_index: int = 0,
            feature_publisher: str | None = None, weight_commitment: str | None = None,
            private_key: str | None = None) -> Deployment:
-    """Deploy a circuit's verifier, the registry (reused when the chain has one), and a consumer gate;
+    """Deploy a circuit's verifier, the registry (the recorded one reused when it runs this build's code; see
+    the module's docstring), and a consumer gate;
     register the model, accept it on the gate, allow the feature publisher; record it all in
     ``deployments/<chainId>.json``, after each transaction.
 
@@ -123,22 +132,27 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
     first; else ezkl's reusable verifier (shared per chain) with this circuit's VKA. "standard", "split-vk"
     or "reusable" forces one (`reusable`, the older switch: True reusable, False standard). Whichever it is,
     the registry records the contract offering `verifyProof(bytes, uint256[])`: the gates need no change.
-    A circuit built on a dev (insecure) SRS is refused on any chain
-    but 31337 unless `allow_insecure_srs`: whoever generated that SRS can forge its proofs.
+    A circuit built on an insecure SRS (a dev SRS, or any `--srs` file that is not the pinned public ceremony
+    file: `pipeline.srs`) is refused (UsageError) on any chain but 31337 unless `allow_insecure_srs`: whoever
+    generated that SRS can forge its proofs. So is, before any
+    transaction, a circuit a gate must not act on (`layout.registry_layout`): private weights (any weights
+    verify), or slots a gate would read at the wrong instances.
     `feature_publisher` defaults to the deployer. `weight_commitment` (hex; circuits with hashed weights
     only) defaults to the circuit's own (`params_commitment`).
     """
     if consumer not in CONSUMERS:
         raise UsageError(f"unknown consumer {consumer!r}: choose one of {', '.join(CONSUMERS)}")
+    if not 1 <= max_feature_age <= MAX_FEATURE_AGE_LIMIT_S:
+        raise UsageError(f"--max-feature-age {max_feature_age}: give 1 to {MAX_FEATURE_AGE_LIMIT_S} seconds")
     mode = evm.verifier_mode(verifier_mode, reusable)
     m = manifest_mod.load(circuit_dir)
     manifest_mod.verify_artifacts(m, manifest_mod.VERIFY_FILES)
     chain = Chain(rpc_url, private_key)
     if m.insecure_srs and chain.chain_id != LOCAL_CHAIN_ID and not allow_insecure_srs:
-        raise ChainError(f"refusing to deploy {m.name} to chain {chain.chain_id}: it was built with a dev "
-                         f"SRS ({m.srs.get('origin', 'insecure')}), so anyone holding that SRS's secret can "
-                         "forge proofs; rebuild it with a ceremony SRS, or pass --allow-insecure-srs for a "
-                         "test network")
+        raise UsageError(f"refusing to deploy {m.name} to chain {chain.chain_id}: it was built with an insecure "
+                         f"SRS ({m.srs.get('origin', 'insecure')}), not a public ceremony's, so whoever generated "
+                         "it can forge proofs; rebuild it with a ceremony SRS (--srs, a file ezkl's get_srs "
+                         "downloads), or pass --allow-insecure-srs for a test network")
     layout = registry_layout(m)
     if consumer == "bond" and layout.slots != 1:
         raise UsageError(f"{m.name} proves {layout.slots} inferences at once; the bond acts on one per period")
@@ -146,19 +160,25 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
         weight_commitment = params_commitment(m.dir)
 
     book = DeploymentsBook(chain.chain_id, deployments_dir)
+    contract_paths = evm.build_contracts()
+    artifacts = {n: evm.load_artifact(p) for n, p in contract_paths.items()}
     registry_record = book.contracts.get("ModelRegistry")
-    if registry_record and not chain.has_code(registry_record["address"]):
+    matches = _runtime_matches(chain, registry_record, artifacts["ModelRegistry"]) if registry_record else None
+    if registry_record and matches is None:
         # A restarted local node (or a record from another network): nothing recorded is there any more.
         log.info("%s: recorded registry %s has no code on chain %d; starting a fresh deployments record",
                  book.path, registry_record["address"], chain.chain_id)
         book.start_afresh()
         registry_record = None
+    elif registry_record and not matches:
+        raise ChainError(f"{book.path} records the ModelRegistry at {registry_record['address']}, but the code "
+                         f"there is not the ModelRegistry this build deploys (runtime keccak256 differs): the "
+                         "contracts changed since, or the record was edited. Refusing to register into it: deploy "
+                         "into another --deployments folder for a new registry, or remove the record if that "
+                         "chain was reset")
     # The circuit's old entry names contracts this deployment replaces as it goes: until it finishes, the
     # entry is not to be used.
     book.mark_incomplete(m.name, "a new deployment of it started and did not finish")
-
-    contract_paths = evm.build_contracts()
-    artifacts = {n: evm.load_artifact(p) for n, p in contract_paths.items()}
     v = _deploy_verifier(chain, m, mode, book)
     verifier = v.verifier
 
@@ -240,9 +260,14 @@ def _deploy_verifier(chain: Chain, m: manifest_mod.Manifest, mode: evm.VerifierM
         return _VerifierDeployment(verifier, vb, vk_data=vk_data)
 
     shared = None
+    shared_artifact = evm.load_artifact(vb.artifact_path)
     shared_record = book.contracts.get(evm.REUSABLE_VERIFIER_CONTRACT)
-    if shared_record is None or not chain.has_code(shared_record["address"]):
-        shared = chain.deploy(evm.load_artifact(vb.artifact_path), [], "deploying the reusable verifier")
+    matches = _runtime_matches(chain, shared_record, shared_artifact) if shared_record else None
+    if matches is False:
+        log.info("%s: the code at the recorded reusable verifier %s is not this build's; deploying a new one",
+                 book.path, shared_record["address"])
+    if not matches:
+        shared = chain.deploy(shared_artifact, [], "deploying the reusable verifier")
         book.record_contract(evm.REUSABLE_VERIFIER_CONTRACT, shared, vb.artifact_path)
         shared_record = book.contracts[evm.REUSABLE_VERIFIER_CONTRACT]
     adapter_path = evm.build_contracts()["ReusableVerifierAdapter"]
@@ -263,6 +288,16 @@ def _deploy_vk_data(chain: Chain, m: manifest_mod.Manifest, vb: evm.VerifierBuil
         raise ChainError(f"{m.name}'s verifying-key data contract at {deployed.address} holds {len(code)} bytes "
                          f"of code, not the 0x00 byte and {len(vk)}-byte key it was deployed with")
     return deployed
+
+
+def _runtime_matches(chain: Chain, record: dict, artifact: dict) -> bool | None:
+    """Whether the recorded contract's runtime code is byte for byte what `artifact` deploys (compared by
+    keccak256); None when its address holds no code. Only for contracts without immutables (the registry,
+    the reusable verifier): their deployed code is the artifact's `deployedBytecode` itself."""
+    code = chain.code(record["address"])
+    if not code:
+        return None
+    return keccak(code) == keccak(hexstr=artifact["deployedBytecode"])
 
 
 def params_commitment(circuit_dir: str | os.PathLike) -> str:

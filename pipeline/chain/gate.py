@@ -2,10 +2,12 @@
 
     feature_commitment("circuits/credit_risk", features, salt)         # what the oracle posts for a subject
     post_features(["proof.json"], rpc_url, subjects=[borrower])        # the oracle's part, from proofs
+    withdraw_features("credit_risk", rpc_url, subjects=[borrower])     # the oracle takes a posting back
     [s] = submit(["proof.json"], rpc_url, subjects=[borrower])         # s.effects: the new rate
 
 A gate acts on a proof's slots only if each slot's inputs match the commitment posted for its subject
-(`pipeline.layout.slot_commitments`), among its other checks (verifier_contracts/README.md).
+(`pipeline.layout.slot_commitments`), among its other checks (verifier_contracts/README.md); each posting
+is acted on once, whatever the model.
 Every proof is read and every subject assigned before a single transaction is sent.
 """
 
@@ -122,18 +124,22 @@ def subjects_for(handle: GateHandle, given: list[str]) -> list[bytes]:
     """The gate's subjects for one proof's slots: borrowers (lending) or the current period (bond)."""
     slots = handle.layout["slots"]
     if handle.consumer == "bond":
-        period = handle.chain.call(handle.gate.functions.currentPeriod(), "reading the bond's current period")
-        return [word(period)] * slots
+        return [_current_period(handle)] * slots
     if len(given) != slots:
         raise UsageError(f"{handle.circuit}'s proofs cover {slots} borrower(s): give one --subject ADDRESS "
                          f"per slot, got {len(given)}")
-    out = []
-    for s in given:
-        try:
-            out.append(bytes(12) + bytes.fromhex(to_checksum_address(s)[2:]))
-        except ValueError:
-            raise UsageError(f"subject {s!r} is not an address (lending subjects are borrowers)") from None
-    return out
+    return [_borrower(s) for s in given]
+
+
+def _current_period(handle: GateHandle) -> bytes:
+    return word(handle.chain.call(handle.gate.functions.currentPeriod(), "reading the bond's current period"))
+
+
+def _borrower(subject: str) -> bytes:
+    try:
+        return bytes(12) + bytes.fromhex(to_checksum_address(subject)[2:])
+    except ValueError:
+        raise UsageError(f"subject {subject!r} is not an address (lending subjects are borrowers)") from None
 
 
 def _take_subjects(handle: GateHandle, subjects: list[str], used: int, proof: ProofFile | None = None,
@@ -158,7 +164,7 @@ def _take_subjects(handle: GateHandle, subjects: list[str], used: int, proof: Pr
 class Posting:
     subject: str
     commitment: str
-    posted_at: int  # block timestamp: with the subject, it names the posting in statement keys
+    posted_at: int  # block timestamp: with the subject, it names the posting (acted on at most once)
     transaction_hash: str
     gas_used: int
 
@@ -185,6 +191,29 @@ def post_features(proof_paths: list[str | os.PathLike], rpc_url: str, *, subject
                                     transaction_hash="0x" + bytes(receipt.transactionHash).hex(),
                                     gas_used=receipt.gasUsed))
     return postings
+
+
+def withdraw_features(circuit: str, rpc_url: str, *, subjects: list[str] | None = None,
+                      deployments_dir: str | os.PathLike = DEFAULT_DEPLOYMENTS_DIR,
+                      private_key: str | None = None) -> list[str]:
+    """The feature publisher takes back postings not acted on yet (features found wrong), on `circuit`'s
+    gate: no proof acts on them afterwards. Lending: the borrowers `subjects`; bond: the current period's
+    window (no subjects). Returns the transaction hashes. A subject with nothing to withdraw
+    raises ContractRevertError NoOpenPosting."""
+    chain = Chain(rpc_url, private_key)
+    handle = open_gate(chain, circuit, deployments_dir)
+    if handle.consumer == "bond":  # the current period's window
+        words = [_current_period(handle)]
+    elif subjects:
+        words = [_borrower(s) for s in subjects]
+    else:
+        raise UsageError("give the borrowers whose postings to withdraw")
+    hashes = []
+    for subject in words:
+        receipt = chain.transact(handle.gate.functions.withdrawFeatures(subject),
+                                 f"withdrawing the posting of subject 0x{subject.hex()}")
+        hashes.append("0x" + bytes(receipt.transactionHash).hex())
+    return hashes
 
 
 def _plan(chain: Chain, proof_paths, subjects: list[str] | None, deployments_dir) -> list[tuple]:
@@ -215,11 +244,11 @@ class Submission:
     transaction_hash: str
     block_number: int
     gas_used: int
-    statement_key: str
-    effects: list[dict]  # the gate's events: RateUpdated / CouponAdjusted with their arguments
+    statement_key: str  # names the statement acted on (StatementConsumed); replays are refused per posting
+    effects: list[dict]  # the gate's events: RateUpdated / RateStepLimited / CouponAdjusted with their arguments
 
 
-GATE_EFFECT_EVENTS = ("RateUpdated", "CouponAdjusted")
+GATE_EFFECT_EVENTS = ("RateUpdated", "RateStepLimited", "CouponAdjusted")
 
 
 def submit(proof_paths: list[str | os.PathLike], rpc_url: str, *, subjects: list[str] | None = None,
@@ -230,7 +259,7 @@ def submit(proof_paths: list[str | os.PathLike], rpc_url: str, *, subjects: list
     Lending proofs need one `subjects` entry (a borrower address) per slot, consumed in order across the
     proofs (a batch proof's `slots` list the order; its padding slots take none, see `_take_subjects`);
     bond proofs are about the current period. A gate's refusal raises ContractRevertError with
-    the custom error's name and arguments (e.g. StatementAlreadyConsumed for a replayed proof).
+    the custom error's name and arguments (e.g. PostingAlreadyConsumed for a replayed proof).
     """
     chain = Chain(rpc_url, private_key)
     return [submit_calldata(handle, proof.calldata, subject_words, str(path))

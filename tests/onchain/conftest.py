@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from onchain_helpers import LENDING_TERMS, MAX_AGE
 
 SCALE = 7
 DECOMP_BASE, DECOMP_LEGS = 256, 4
@@ -29,10 +31,13 @@ def _affine_onnx(
     batch: int = 1,
     n_inputs: int = 1,
     relu_layer: bool = False,
+    stacked: tuple[int, int] = (1, 1),
 ) -> Path:
     """y = [sigmoid](x @ weights + bias) on [batch, n] rows, optionally behind an identity-weight ReLU layer
     (relu(x) = x on non-negative features: same outputs, a bigger circuit). With n_inputs > 1 the model
-    takes that many separate [1, n] inputs (one tensor, hence one Poseidon hash, per subject)."""
+    takes that many separate [1, n] inputs (one tensor, hence one Poseidon hash, per subject).
+    `stacked` = (input tensors, output tensors), each of `batch` rows: the features split by columns into
+    that many [batch, n / c] inputs, and a second output 1 - y (sigmoid(-z)) beside y."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -51,15 +56,22 @@ def _affine_onnx(
             helper.make_node("MatMul", ["x", "eye"], ["xi"]),
             helper.make_node("Relu", ["xi"], ["h"]),
         ]
+    n_columns, n_outputs = stacked
     if n_inputs > 1:
         nodes.insert(0, helper.make_node("Concat", [f"x{i}" for i in range(n_inputs)], ["x"], axis=0))
         inputs = [helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [1, n]) for i in range(n_inputs)]
+    elif n_columns > 1:
+        nodes.insert(0, helper.make_node("Concat", [f"x{i}" for i in range(n_columns)], ["x"], axis=1))
+        inputs = [helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [batch, n // n_columns])
+                  for i in range(n_columns)]
     else:
         inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, n])]
     rows = batch * n_inputs
-    graph = helper.make_graph(
-        nodes, "tiny", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, 1])], inits
-    )
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, 1])]
+    if n_outputs > 1:
+        nodes += [helper.make_node("Neg", ["z"], ["nz"]), helper.make_node("Sigmoid", ["nz"], ["y2"])]
+        outputs.append(helper.make_tensor_value_info("y2", TensorProto.FLOAT, [rows, 1]))
+    graph = helper.make_graph(nodes, "tiny", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
@@ -102,8 +114,11 @@ def build_circuit(
     params: str = "fixed",
     relu_layer: bool = False,
     num_inner_cols: int | None = None,
+    stacked: tuple[int, int] = (1, 1),
+    srs_path: Path | None = None,
 ) -> TestCircuit:
-    """Build a stand-in model with zkinfer's own build (fidelity gate, keys, manifest)."""
+    """Build a stand-in model with zkinfer's own build (fidelity gate, keys, manifest); see `_affine_onnx`.
+    `srs_path`: an SRS file given as `--srs` (default: the cached dev SRS)."""
     from pipeline.build import BuildOptions
     from pipeline.build import build_circuit as zk_build
     from pipeline.compile import CalibrationAttempt, CircuitArgs, Visibility
@@ -113,13 +128,16 @@ def build_circuit(
     src = root / f"{name}.src"
     src.mkdir(parents=True)
     n_in = len(weights)
-    onnx_path = _affine_onnx(src / "network.onnx", weights, bias, sigmoid, batch, n_inputs, relu_layer)
+    onnx_path = _affine_onnx(src / "network.onnx", weights, bias, sigmoid, batch, n_inputs, relu_layer, stacked)
     # Calibrate over the whole input box the tests use, [-BOX, BOX] per feature: random samples plus the two
     # corners that push the output furthest each way (the prover refuses inputs outside the calibrated range).
     rng = np.random.default_rng(0)
     corner = np.sign(weights) * BOX
     rows = np.vstack([corner, -corner, rng.uniform(-BOX, BOX, (30, n_in))])
     calibration = {"input_data": [np.tile(rows, (1, batch)).ravel().tolist() for _ in range(n_inputs)]}
+    if stacked[0] > 1:  # each input holds its own columns of every row
+        calibration["input_data"] = [np.tile(cols, (1, batch)).ravel().tolist()
+                                     for cols in np.split(rows, stacked[0], axis=1)]
     (src / "calibration.json").write_text(json.dumps(calibration))
     options = BuildOptions(
         name=name,
@@ -132,6 +150,7 @@ def build_circuit(
         circuit_args=CircuitArgs(
             decomp_base=DECOMP_BASE, decomp_legs=DECOMP_LEGS, num_inner_cols=num_inner_cols
         ),
+        srs_path=srs_path,
     )
     zk_build(onnx_path, src / "calibration.json", d, options)
     input_shapes = [[1, n_in]] * n_inputs if n_inputs > 1 else [[batch, n_in]]
@@ -191,6 +210,13 @@ def one_hash_k2(tmp_path_factory) -> TestCircuit:
     )
 
 
+@pytest.fixture
+def build_stand_in(tmp_path_factory):
+    """Builds one more stand-in on demand, `build_circuit(root, name, weights, **options)` in a folder of its
+    own: for the circuits only one test needs (e.g. those deploy refuses)."""
+    return lambda name, weights, **options: build_circuit(tmp_path_factory.mktemp(name), name, weights, **options)
+
+
 @pytest.fixture(scope="session")
 def anvil(tmp_path_factory):
     """A real anvil node for the session (pinned npm package, mainnet limits), stopped at the end."""
@@ -200,3 +226,38 @@ def anvil(tmp_path_factory):
     node = chain.chain_up(state=state)
     yield node
     chain.chain_down(state=state)
+
+
+@pytest.fixture(scope="module")
+def env(anvil, circuits, tmp_path_factory):
+    """Lending gates for `credit` (model A) and `credit_b` (model B, same layout), and a bond gate for
+    `inflation`, all registered in one registry. One per test module (its own deployments and state)."""
+    from pipeline import chain, evm
+
+    ddir = tmp_path_factory.mktemp("lending") / "deployments"
+    rpc = anvil.rpc_url
+    a = chain.deploy(
+        circuits["credit"].dir,
+        rpc,
+        "lending",
+        deployments_dir=ddir,
+        terms=LENDING_TERMS,
+        max_feature_age=MAX_AGE,
+    )
+    b = chain.deploy(circuits["credit_b"].dir, rpc, "lending", deployments_dir=ddir, terms=LENDING_TERMS)
+    i = chain.deploy(circuits["inflation"].dir, rpc, "bond", deployments_dir=ddir)
+    c = chain.Chain(rpc)
+    registry = c.contract(a.registry_address, evm.contract_artifact("ModelRegistry")["abi"])
+    return SimpleNamespace(
+        chain=c,
+        w3=c.w3,
+        ddir=ddir,
+        a=a,
+        b=b,
+        i=i,
+        registry=registry,
+        gate=chain.open_gate(c, "credit", ddir),
+        proofs=tmp_path_factory.mktemp("proofs"),
+        circuits=circuits,
+        proof_cache={},
+    )

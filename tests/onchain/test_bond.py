@@ -1,5 +1,6 @@
-"""AdaptiveCouponBond on a real anvil with real proofs of the inflation stand-in: one adjustment per period,
-bound to the period's published window, bounded by floor and cap, negative forecasts decoded."""
+"""AdaptiveCouponBond on a real anvil with real proofs of the inflation stand-in: the period's coupon set from
+the period's published window (a correction replaces an earlier adjustment), bounded by floor and cap,
+negative forecasts decoded."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def forecast_wad(bond, window: str) -> int:
     return signed * 10**18 // 2**bond.output_scale
 
 
-def test_coupon_follows_the_proven_forecast_once_per_period(bond):
+def test_coupon_follows_the_proven_forecast_each_period(bond):
     p0 = period(bond)
     publish(bond, "high")
     effect = adjust(bond, "high")
@@ -95,9 +96,10 @@ def test_coupon_follows_the_proven_forecast_once_per_period(bond):
         "forecast": forecast_wad(bond, "high"),
     }
     assert effect["forecast"] == 4_062_500_000_000_000_000
-    # A corrected window in the same period is a new posting, but the period is already adjusted.
-    publish(bond, "low")
-    expect_revert(lambda: adjust(bond, "low"), "PeriodAlreadyAdjusted", period=p0)
+    # The posting is consumed; the same window posted again adjusts from the period's start again: no change.
+    expect_revert(lambda: adjust(bond, "high"), "PostingAlreadyConsumed")
+    publish(bond, "high")
+    assert adjust(bond, "high")["newCouponBps"] == 425 and bond.handle.gate.functions.isPeriodAdjusted(p0).call()
 
     next_period(bond)
     p1 = period(bond)
@@ -133,6 +135,36 @@ def test_coupon_follows_the_proven_forecast_once_per_period(bond):
     publish(bond, "deflation")
     assert adjust(bond, "deflation")["newCouponBps"] == 375  # at the floor
     assert coupon(bond) == 375
+
+
+def test_a_correction_replaces_an_adjustment_from_the_wrong_window(bond):
+    """The publisher posts a wrong window, someone acts on it at once (front-running the correction), then the
+    corrected window is posted: acting on it sets the period's coupon from the coupon the period started with,
+    as if the wrong window had never acted. The wrong proof cannot act again."""
+    next_period(bond)
+    start = coupon(bond)
+    publish(bond, "high")  # wrong
+    assert adjust(bond, "high")["newCouponBps"] == min(start + 25, TERMS["capBps"])
+    publish(bond, "low")  # the correction
+    expect_revert(lambda: adjust(bond, "high"), "FeatureCommitmentMismatch")  # the wrong window is gone
+    effect = adjust(bond, "low")
+    assert effect["oldCouponBps"] == min(start + 25, TERMS["capBps"])
+    assert effect["newCouponBps"] == coupon(bond) == max(start - 25, TERMS["floorBps"])
+    expect_revert(lambda: adjust(bond, "high"), "PostingAlreadyConsumed")
+
+
+def test_a_window_withdrawn_before_anyone_acts(bond):
+    next_period(bond)
+    start = coupon(bond)
+    publish(bond, "high")  # wrong, and noticed in time
+    [tx] = chain.withdraw_features("inflation", bond.chain.rpc_url, deployments_dir=bond.ddir)
+    assert tx.startswith("0x")
+    expect_revert(lambda: adjust(bond, "high"), "NoFeaturesPosted", subject="0x" + period_subject(period(bond)).hex())
+    expect_revert(lambda: chain.withdraw_features("inflation", bond.chain.rpc_url, deployments_dir=bond.ddir),
+                  "NoOpenPosting")
+    assert coupon(bond) == start
+    publish(bond, "low")
+    assert adjust(bond, "low")["newCouponBps"] == max(start - 25, TERMS["floorBps"])
 
 
 def test_stale_window(bond):
@@ -177,6 +209,7 @@ def test_coupon_terms_are_checked(bond):
         return bond.chain.deploy(artifact, [bond.d.registry_address, bond.chain.account, PERIOD, terms])
 
     expect_revert(lambda: deploy_bond(floorBps=500), "InvalidCouponTerms")
+    expect_revert(lambda: deploy_bond(capBps=10_001), "InvalidCouponTerms")  # above 100%
     expect_revert(lambda: deploy_bond(cutBelow=4.0), "InvalidCouponTerms")
     expect_revert(lambda: deploy_bond(periodLength=0), "InvalidCouponTerms")
     expect_revert(

@@ -38,6 +38,13 @@ def test_unreachable_rpc_names_the_url():
         chain.Chain(url)
 
 
+@pytest.mark.parametrize("age", [0, 2**32])
+def test_feature_age_outside_the_gates_uint32_is_a_usage_error(age, tmp_path):
+    """Checked before anything is read or sent (the gate keeps maxFeatureAge in a uint32)."""
+    with pytest.raises(UsageError, match=f"--max-feature-age {age}: give 1 to {2**32 - 1} seconds"):
+        chain.deploy(tmp_path / "no-circuit", "http://127.0.0.1:1", max_feature_age=age)
+
+
 def test_keys_come_from_the_environment_and_are_never_echoed(anvil, monkeypatch):
     monkeypatch.setenv(chain.PRIVATE_KEY_ENV, DEV_KEY_1)
     assert chain.Chain(anvil.rpc_url).account == DEV_ADDRESS_1
@@ -54,7 +61,7 @@ def test_dev_srs_circuits_stay_on_the_dev_chain(circuits, tmp_path, monkeypatch)
     try:
         ddir = tmp_path / "deployments"
         credit = circuits["credit"].dir
-        with pytest.raises(ChainError, match="refusing to deploy credit to chain 1337.*dev SRS"):
+        with pytest.raises(UsageError, match="refusing to deploy credit to chain 1337.*insecure SRS .dev-generated"):
             chain.deploy(credit, testnet.rpc_url, deployments_dir=ddir)
         with pytest.raises(UsageError, match="set ZKINFER_PRIVATE_KEY"):  # no dev accounts off 31337
             chain.deploy(credit, testnet.rpc_url, deployments_dir=ddir, allow_insecure_srs=True)
@@ -64,6 +71,35 @@ def test_dev_srs_circuits_stay_on_the_dev_chain(circuits, tmp_path, monkeypatch)
         book = json.loads((ddir / "1337.json").read_text())
         assert d.chain_id == 1337 and book["models"]["credit"]["insecureSrs"]
         assert book["contracts"]["ModelRegistry"]["args"] == [DEV_ADDRESS_1]
+    finally:
+        chain.chain_down(state=tmp_path / "state")
+
+
+def test_a_dev_srs_given_as_srs_is_refused_off_the_dev_chain(circuits, build_stand_in, tmp_path, monkeypatch):
+    """The dev SRS itself passed as `--srs` is not a ceremony SRS (its sha256 is not the pinned public file's):
+    the manifest records it as insecure, and deploy to a chain with id 1 (anvil started as mainnet) refuses it
+    unless --allow-insecure-srs, through the library and the CLI (one line, exit 2)."""
+    from pipeline import manifest
+
+    dev_srs = manifest.load(circuits["credit"].dir).artifact(manifest.SRS)  # the cached gen_srs output
+    c = build_stand_in("credit_given_srs", [1.0, 0.5, -0.5, 0.25], srs_path=dev_srs)
+    m = manifest.load(c.dir)
+    assert m.insecure_srs and m.srs["origin"] == "user-supplied, unverified (insecure)"
+    monkeypatch.setenv(chain.PRIVATE_KEY_ENV, DEV_KEY_1)
+    mainnet = chain.chain_up(chain_id=1, state=tmp_path / "state")
+    try:
+        ddir = tmp_path / "deployments"
+        assert chain.Chain(mainnet.rpc_url).chain_id == 1
+        with pytest.raises(UsageError, match=r"refusing to deploy credit_given_srs to chain 1: .*unverified"):
+            chain.deploy(c.dir, mainnet.rpc_url, deployments_dir=ddir)
+        result = subprocess.run([sys.executable, "-m", "pipeline.cli", "deploy", str(c.dir), "--rpc",
+                                 mainnet.rpc_url, "--deployments", str(ddir)], capture_output=True, text=True)
+        assert result.returncode == 2 and "refusing to deploy credit_given_srs" in result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert not (ddir / "1.json").exists()
+        d = chain.deploy(c.dir, mainnet.rpc_url, deployments_dir=ddir, allow_insecure_srs=True)
+        book = json.loads((ddir / "1.json").read_text())
+        assert d.chain_id == 1 and book["models"]["credit_given_srs"]["insecureSrs"]
     finally:
         chain.chain_down(state=tmp_path / "state")
 
@@ -100,8 +136,9 @@ def test_deploy_post_and_submit_proof_files(anvil, circuits, tmp_path):
     assert s.effects[0]["borrower"] == borrower and s.effects[0]["newRateBps"] == 950
     expect_revert(
         lambda: chain.submit([proof], anvil.rpc_url, subjects=[borrower], deployments_dir=ddir),
-        "StatementAlreadyConsumed",
-        statementKey=s.statement_key,
+        "PostingAlreadyConsumed",
+        subject="0x" + bytes(12).hex() + borrower[2:].lower(),
+        postedAt=posting.posted_at,
     )
 
     # A proof of another version of the circuit is refused before any gas is spent.
@@ -156,8 +193,17 @@ def test_cli_end_to_end(circuits, tmp_path, monkeypatch, capsys):
         code, out, _ = run("submit", proof, "--subject", borrower)
         assert code == 0 and json.loads(out)[0]["effects"][0]["newRateBps"] == 950
         code, _, err = run("submit", proof, "--subject", borrower)
-        assert code == 1 and err.startswith("error: ") and "StatementAlreadyConsumed(statementKey=0x" in err
+        assert code == 1 and err.startswith("error: ") and "PostingAlreadyConsumed(subject=0x" in err
         assert "Traceback" not in err
+        # The publisher withdraws a posting before anyone acts on it; nothing is left to withdraw after.
+        sid = address("sid")
+        assert run("post-features", proof, "--subject", sid)[0] == 0
+        code, out, _ = run("withdraw-features", "credit", "--subject", sid)
+        assert code == 0 and json.loads(out)[0].startswith("0x")
+        code, _, err = run("submit", proof, "--subject", sid)
+        assert code == 1 and "NoFeaturesPosted(subject=0x" in err
+        code, _, err = run("withdraw-features", "credit", "--subject", sid)
+        assert code == 1 and "NoOpenPosting(subject=0x" in err and "Traceback" not in err
     finally:
         code, out, _ = run("chain", "down")
     assert code == 0 and "stopped anvil" in out

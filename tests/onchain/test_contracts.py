@@ -4,96 +4,30 @@ submission is refused, each with its own custom error. Lending here; the bond in
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
-from onchain_helpers import address, address_subject, advance_time, expect_revert, load, salt_for
+from onchain_helpers import (
+    LENDING_TERMS,
+    MAX_AGE,
+    PD_HALF,
+    PD_HIGH,
+    PD_MID,
+    RATE_MID,
+    address,
+    address_subject,
+    advance_time,
+    expect_revert,
+    load,
+    post,
+    post_hashed,
+    prove,
+    rate,
+    send,
+)
 
 from pipeline import chain, evm
 
 pytestmark = pytest.mark.slow
-
-# Features of the `credit` stand-in (PD = sigmoid(x0 + x1/2 - x2/2 + x3/4)) and what they prove.
-PD_HALF = [0.0, 0.0, 0.0, 0.0]  # PD 0.5 -> 200 + 1500 * 0.5 = 950 bp
-PD_MID = [0.25, 0.0, 0.0, 0.0]  # PD 72/128 (sigmoid(0.25) at scale 7) -> 200 + 843 = 1043 bp
-PD_HIGH = [2.0, 2.0, -2.0, 2.0]  # PD ~0.99 -> ~1680 bp: a step of ~880 from 800, over the 300 limit
-RATE_MID = 200 + 1500 * 72 // 128
-LENDING_TERMS = {"baseRateBps": 200, "slopeBps": 1500, "maxRateStepBps": 300, "initialRateBps": 800}
-MAX_AGE = 3600
-
-
-@pytest.fixture(scope="module")
-def env(anvil, circuits, tmp_path_factory):
-    """Lending gates for `credit` (model A) and `credit_b` (model B, same layout), and a bond gate for
-    `inflation`, all registered in one registry."""
-    ddir = tmp_path_factory.mktemp("lending") / "deployments"
-    rpc = anvil.rpc_url
-    a = chain.deploy(
-        circuits["credit"].dir,
-        rpc,
-        "lending",
-        deployments_dir=ddir,
-        terms=LENDING_TERMS,
-        max_feature_age=MAX_AGE,
-    )
-    b = chain.deploy(circuits["credit_b"].dir, rpc, "lending", deployments_dir=ddir, terms=LENDING_TERMS)
-    i = chain.deploy(circuits["inflation"].dir, rpc, "bond", deployments_dir=ddir)
-    c = chain.Chain(rpc)
-    registry = c.contract(a.registry_address, evm.contract_artifact("ModelRegistry")["abi"])
-    return SimpleNamespace(
-        chain=c,
-        w3=c.w3,
-        ddir=ddir,
-        a=a,
-        b=b,
-        i=i,
-        registry=registry,
-        gate=chain.open_gate(c, "credit", ddir),
-        proofs=tmp_path_factory.mktemp("proofs"),
-        circuits=circuits,
-        proof_cache={},
-    )
-
-
-def prove(env, circuit: str, features: list[float], label: str = "") -> dict:
-    """A real proof (cached per circuit, features and label: a new label gives a fresh proof)."""
-    key = (circuit, tuple(features), label)
-    if key not in env.proof_cache:
-        path = env.proofs / f"{circuit}-{len(env.proof_cache)}.json"
-        env.proof_cache[key] = load(env.circuits[circuit].prove([features], path))
-    return env.proof_cache[key]
-
-
-def post(env, borrower: str, proof: dict, layout: dict | None = None) -> None:
-    """The feature publisher posts the borrower's features on the credit gate: the commitment to the
-    proof's own inputs, read with the proof's model's `layout` (default: the credit model's)."""
-    handle = env.gate
-    instances = [int(x, 16) for x in proof["calldata"]["instances"]]
-    [commitment] = chain.slot_commitments(instances, layout or handle.layout)
-    env.chain.transact(handle.gate.functions.postFeatures(address_subject(borrower), commitment), "post")
-
-
-def post_hashed(env, handle, circuit_dir, borrowers: list[str], features: list[list[float]]) -> None:
-    """The publisher posts each borrower's Poseidon commitment, computed from raw features."""
-    for who, x in zip(borrowers, features, strict=True):
-        commitment = chain.feature_commitment(circuit_dir, x, salt_for(x))
-        env.chain.transact(
-            handle.gate.functions.postFeatures(address_subject(who), bytes.fromhex(commitment[2:])), "post"
-        )
-
-
-def send(env, proof: dict, borrowers: list[str], model_id: int | None = None, gate=None, instances=None):
-    calldata = dict(proof["calldata"])
-    if instances is not None:
-        calldata["instances"] = [f"0x{v:064x}" for v in instances]
-    return chain.submit_calldata(
-        gate or env.gate, calldata, [address_subject(b) for b in borrowers], model_id=model_id
-    )
-
-
-def rate(env, borrower: str) -> int:
-    return env.gate.gate.functions.rateOf(borrower).call()
-
 
 # ------------------------------------------------------------------------------------------ what takes effect
 
@@ -111,14 +45,16 @@ def test_valid_proof_sets_the_rate_exactly_once(env):
         }
     ]
     assert rate(env, alice) == 950
-    assert env.gate.gate.functions.isConsumed(bytes.fromhex(s.statement_key[2:])).call()
+    record = env.gate.gate.functions.subjectRecord(address_subject(alice)).call()
+    assert record[2] == 0  # publisherId: the posting is consumed
 
     # The same proof again, and a fresh proof (other bytes) of the same statement: both refused.
-    expect_revert(lambda: send(env, proof, [alice]), "StatementAlreadyConsumed", statementKey=s.statement_key)
+    consumed = {"subject": "0x" + address_subject(alice).hex(), "postedAt": record[1]}
+    expect_revert(lambda: send(env, proof, [alice]), "PostingAlreadyConsumed", **consumed)
     fresh = prove(env, "credit", PD_HALF, label="fresh")
     assert fresh["calldata"]["proof"] != proof["calldata"]["proof"]
     assert fresh["calldata"]["instances"] == proof["calldata"]["instances"]
-    expect_revert(lambda: send(env, fresh, [alice]), "StatementAlreadyConsumed", statementKey=s.statement_key)
+    expect_revert(lambda: send(env, fresh, [alice]), "PostingAlreadyConsumed", **consumed)
     assert rate(env, alice) == 950
 
 
@@ -127,10 +63,11 @@ def test_reposted_features_are_a_new_round(env):
     proof = prove(env, "credit", PD_HALF)
     post(env, bob, proof)
     first = send(env, proof, [bob])
-    advance_time(env.w3, 60)  # (a re-post within the same second would be the same posting)
+    expect_revert(lambda: send(env, proof, [bob]), "PostingAlreadyConsumed")
+    advance_time(env.w3, 60)  # a later round (a re-post in the same second is a new posting too, with the same key)
     post(env, bob, proof)  # the publisher observes the same features again later
     second = send(env, proof, [bob])
-    assert first.statement_key != second.statement_key
+    assert first.statement_key != second.statement_key  # the key names the posting by its time
     assert second.effects[0]["newRateBps"] == 950 and rate(env, bob) == 950
 
 
@@ -230,18 +167,17 @@ def test_auto_deploy_picks_split_vk_when_only_it_fits(env, narrow_hashed):
     proof = load(c.prove(features, env.proofs / "narrow.json"))
     gina, hal = address("gina"), address("hal")
     post_hashed(env, handle, c.dir, [gina, hal], features)
-    s = send(env, proof, [gina, hal], gate=handle)
-    assert [e["newRateBps"] for e in s.effects] == [950, RATE_MID]
-    print(f"{name}: split-vk verifier {d.verifier_runtime_size} B, verifyProof "
-          f"{chain.verification_gas(handle, proof['calldata'])} gas, submit {s.gas_used} gas, deploy {d.gas()}")
-
-    # An edited output instance still sinks it: the verifier behind the gate verifies.
+    # An edited output instance sinks it (while the postings are open): the verifier behind the gate verifies.
     instances = [int(x, 16) for x in proof["calldata"]["instances"]]
     expect_revert(
         lambda: send(env, proof, [gina, hal], gate=handle, instances=instances[:-1] + [instances[-1] + 1]),
         "ProofRejected",
         modelId=d.model_id,
     )
+    s = send(env, proof, [gina, hal], gate=handle)
+    assert [e["newRateBps"] for e in s.effects] == [950, RATE_MID]
+    print(f"{name}: split-vk verifier {d.verifier_runtime_size} B, verifyProof "
+          f"{chain.verification_gas(handle, proof['calldata'])} gas, submit {s.gas_used} gas, deploy {d.gas()}")
 
 
 # ------------------------------------------------------------------------------------------- what is refused
@@ -341,19 +277,42 @@ def test_paused_gate(env):
     assert send(env, proof, [mia]).effects[0]["newRateBps"] == 950
 
 
-def test_rate_step_beyond_the_limit(env):
+def test_rate_step_beyond_the_limit_moves_one_step_per_posting(env):
+    """The circuit breaker clamps toward the target instead of reverting: a borrower whose risk jumps moves
+    300 bp per posting (review round) until it reaches the proven PD's rate."""
     ned = address("ned")
     proof = prove(env, "credit", PD_HIGH)
-    post(env, ned, proof)
-    err = expect_revert(
-        lambda: send(env, proof, [ned]),
-        "RateStepTooLarge",
-        borrower=ned,
-        currentRateBps=800,
-        maxRateStepBps=300,
-    )
-    assert err.error_args["proposedRateBps"] > 1600
-    assert rate(env, ned) == 800
+    scale = env.registry.functions.model(env.a.model_id).call()[2]
+    pd = int(proof["calldata"]["instances"][-1], 16) * 10**18 // 2**scale
+    target = env.gate.gate.functions.targetRateBps(pd).call()
+    assert target > 1600
+    moves = []
+    for _ in range(3):
+        post(env, ned, proof)  # each posting is a new round, even within the same second
+        effects = send(env, proof, [ned]).effects
+        moves.append(effects[0]["newRateBps"])
+        limited = [e for e in effects if e["event"] == "RateStepLimited"]
+        assert limited == ([{"event": "RateStepLimited", "borrower": ned, "targetRateBps": target}]
+                           if moves[-1] != target else [])
+    assert moves == [1100, 1400, target] and rate(env, ned) == target
+
+
+def test_rate_step_is_set_by_the_owner(env):
+    gate = env.gate.gate.functions
+    outsider = env.w3.eth.accounts[3]
+    expect_revert(lambda: env.chain.transact(gate.setMaxRateStep(1000), "step", sender=outsider),
+                  "OwnableUnauthorizedAccount", account=outsider)
+    expect_revert(lambda: env.chain.transact(gate.setMaxRateStep(0), "step"), "InvalidRateTerms")
+    receipt = env.chain.transact(gate.setMaxRateStep(1000), "step")
+    assert env.gate.gate.events.MaxRateStepSet().process_receipt(receipt)[0]["args"]["maxRateStepBps"] == 1000
+    try:
+        oz = address("oz")
+        proof = prove(env, "credit", PD_HIGH)
+        post(env, oz, proof)
+        [effect] = send(env, proof, [oz]).effects  # ~880 bp from 800, within the new step: no RateStepLimited
+        assert effect["newRateBps"] > 1600
+    finally:
+        env.chain.transact(gate.setMaxRateStep(LENDING_TERMS["maxRateStepBps"]), "step")
 
 
 def test_probability_outside_zero_one(env):
@@ -429,15 +388,22 @@ def test_registry_refuses_inconsistent_versions(env):
 
 
 def test_registry_records_the_circuit(env, circuits):
+    """The registry's record of a model version carries its circuit id (content-only, `Manifest.circuit_id`),
+    read back through `chain.registered_model` as `zkinfer audit` reads it."""
     from pipeline import manifest
 
-    m = env.registry.functions.model(env.a.model_id).call()
-    verifier, active, scale, layout, vk_hash, manifest_hash, weights = m
+    verifier, active, scale, layout, vk_hash, circuit_id, weights = env.registry.functions.model(env.a.model_id).call()
     man = manifest.load(circuits["credit"].dir)
     assert (verifier, active, scale, tuple(layout)) == (env.a.verifier.address, True, 7, (1, False, 4, 1, 0))
-    assert manifest_hash.hex() == man.circuit_id
-    assert (
-        vk_hash.hex()
-        == json.loads(env.ddir.joinpath("31337.json").read_text())["models"]["credit"]["vkSha256"]
-    )
+    assert circuit_id.hex() == man.circuit_id
+    book = json.loads(env.ddir.joinpath("31337.json").read_text())["models"]["credit"]
+    assert vk_hash.hex() == book["vkSha256"] and book["circuitId"] == man.circuit_id
     assert weights == bytes(32)
+    record = chain.registered_model(env.chain, env.a.registry_address, env.a.model_id)
+    assert record == chain.RegisteredModel(
+        model_id=env.a.model_id, verifier=env.a.verifier.address, active=True, output_scale=7,
+        instance_layout={"slots": 1, "hashedInputs": False, "inputsPerSlot": 4, "outputsPerSlot": 1, "paramHashes": 0},
+        vk_sha256=book["vkSha256"], circuit_id=man.circuit_id, weight_commitment=None)
+    [event] = env.registry.events.ModelRegistered().get_logs(
+        from_block=0, argument_filters={"modelId": env.a.model_id})
+    assert event["args"]["circuitId"].hex() == man.circuit_id

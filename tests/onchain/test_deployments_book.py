@@ -46,4 +46,4 @@ def test_reverts_are_named_without_the_npm_toolchain(anvil, circuits, tmp_path, 
     with pytest.raises(UsageError, match="not installed"):
         evm.npm_binary("solcjs")
     expect_revert(lambda: chain.submit([proof], anvil.rpc_url, subjects=[borrower], deployments_dir=ddir),
-                  "StatementAlreadyConsumed")
+                  "PostingAlreadyConsumed")

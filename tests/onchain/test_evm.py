@@ -43,8 +43,8 @@ def test_project_contracts_compile_warning_free_and_are_cached(tmp_path):
     assert art["compiler"]["settings"]["evmVersion"] == "cancun"
     assert art["bytecode"].startswith("0x") and art["runtimeSize"] < evm.EIP170_MAX_RUNTIME_BYTES
     assert {e["name"] for e in art["abi"] if e["type"] == "error"} >= {
-        "RateStepTooLarge",
-        "StatementAlreadyConsumed",
+        "PostingAlreadyConsumed",
+        "PublisherRevoked",
         "FeatureCommitmentMismatch",
         "EnforcedPause",
     }

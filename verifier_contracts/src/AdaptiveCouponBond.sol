@@ -11,6 +11,12 @@ import {InstanceLayout} from "./lib/InstanceLayout.sol";
 ///         `stepBps` when it is below `cutBelow`, and stays otherwise, always within [floorBps, capBps].
 ///         The subject is the period (see {periodSubject}): the feature publisher posts the period's
 ///         published inflation window, and only a proof about the current period's window moves the coupon.
+///         Corrections: every posting of a period's window sets the period's coupon from the coupon the period
+///         started with, so a corrected window (a new posting) replaces an adjustment made from the wrong one,
+///         however early someone acted on it; re-posting the same window changes nothing. A window found
+///         wrong before anyone acted on it can also be withdrawn ({InferenceGate-withdrawFeatures}).
+///         The step is a term of the bond, fixed for its life (no owner may change holders' terms); it never
+///         reverts: a move is clamped to [floorBps, capBps].
 contract AdaptiveCouponBond is InferenceGate {
     /// @notice The bond's coupon terms.
     struct CouponTerms {
@@ -39,20 +45,26 @@ contract AdaptiveCouponBond is InferenceGate {
     /// @notice Length of a period, seconds.
     uint64 public immutable periodLength;
 
+    /// @notice Basis points in 100%: the highest cap.
+    uint32 public constant BPS = 10_000;
+
     /// @notice The current coupon, bp.
     uint32 public couponBps;
-    // A period's subject state (see {InferenceGate-_act}) once its coupon was adjusted. Postings keep a
-    // subject's state, so however often a period's window is re-posted it adjusts the coupon once.
-    uint32 private constant ADJUSTED = 1;
+    // A period's subject state (see {InferenceGate-_act}) once its coupon was adjusted: ADJUSTED with the coupon
+    // the period started with (at most capBps <= BPS < ADJUSTED), which every later posting of the period's
+    // window adjusts from again.
+    uint16 private constant ADJUSTED = uint16(1) << 15;
 
     /// @notice The coupon was adjusted for a period (possibly to the same value, when the forecast sits between
-    ///         the thresholds or the coupon is at its floor or cap).
+    ///         the thresholds or the coupon is at its floor or cap): newCouponBps is the period's starting coupon
+    ///         moved by the forecast; oldCouponBps the coupon just before (another window's adjustment, when
+    ///         this one corrects it).
     event CouponAdjusted(
         uint256 indexed period, uint256 indexed modelId, uint256 oldCouponBps, uint256 newCouponBps, int256 forecast
     );
 
-    /// @notice The terms are inconsistent (floor above cap, initial coupon outside them, no step, thresholds
-    ///         crossed, zero period).
+    /// @notice The terms are inconsistent (floor above cap, cap above 100%, initial coupon outside them, no
+    ///         step, thresholds crossed, zero period).
     error InvalidCouponTerms();
     /// @notice The bond's first period has not started.
     error BondNotStarted(uint64 startTime);
@@ -60,18 +72,16 @@ contract AdaptiveCouponBond is InferenceGate {
     error UnsupportedSlotCount(uint16 slots);
     /// @notice The proof's subject is not the current period.
     error NotCurrentPeriod(bytes32 currentPeriodSubject, bytes32 subject);
-    /// @notice The current period's coupon was already adjusted.
-    error PeriodAlreadyAdjusted(uint256 period);
 
     /// @param registry_ The model registry.
     /// @param initialOwner The gate's owner.
     /// @param maxFeatureAge_ How old posted features may be, seconds.
     /// @param terms The coupon terms.
-    constructor(ModelRegistry registry_, address initialOwner, uint64 maxFeatureAge_, CouponTerms memory terms)
+    constructor(ModelRegistry registry_, address initialOwner, uint32 maxFeatureAge_, CouponTerms memory terms)
         InferenceGate(registry_, initialOwner, maxFeatureAge_)
     {
         if (
-            terms.floorBps > terms.capBps || terms.initialCouponBps < terms.floorBps
+            terms.floorBps > terms.capBps || terms.capBps > BPS || terms.initialCouponBps < terms.floorBps
                 || terms.initialCouponBps > terms.capBps || terms.stepBps == 0 || terms.cutBelow > terms.raiseAbove
                 || terms.periodLength == 0
         ) revert InvalidCouponTerms();
@@ -103,7 +113,7 @@ contract AdaptiveCouponBond is InferenceGate {
     /// @param period The period.
     /// @return True once a proven forecast adjusted the coupon in that period.
     function isPeriodAdjusted(uint256 period) external view returns (bool) {
-        return _subjectState(periodSubject(period)) == ADJUSTED;
+        return _subjectState(periodSubject(period)) & ADJUSTED != 0;
     }
 
     function _checkLayout(InstanceLayout memory instanceLayout) internal pure override {
@@ -115,21 +125,25 @@ contract AdaptiveCouponBond is InferenceGate {
         if (subjects[0] != current) revert NotCurrentPeriod(current, subjects[0]);
     }
 
-    function _act(uint256 modelId, bytes32 subject, int256 forecast, uint32 state) internal override returns (uint32) {
+    function _act(uint256 modelId, bytes32 subject, int256 forecast, uint16 state, uint256)
+        internal
+        override
+        returns (uint16)
+    {
         uint256 period = uint256(subject);
-        // A re-posted window is a new statement, but the period is adjusted once.
-        if (state == ADJUSTED) revert PeriodAlreadyAdjusted(period);
-
-        uint256 old = couponBps;
-        uint256 next = old;
+        // The period's starting coupon: what the first adjustment found, kept for the corrections after it.
+        uint256 start = state & ADJUSTED != 0 ? state & ~ADJUSTED : couponBps;
+        uint256 next = start;
         if (forecast > raiseAbove) {
-            next = old + stepBps > capBps ? capBps : old + stepBps;
+            next = start + stepBps > capBps ? capBps : start + stepBps;
         } else if (forecast < cutBelow) {
-            next = old < uint256(floorBps) + stepBps ? floorBps : old - stepBps;
+            next = start < uint256(floorBps) + stepBps ? floorBps : start - stepBps;
         }
+        uint256 old = couponBps;
         // floorBps <= next <= capBps: fits in uint32.
         couponBps = uint32(next);
         emit CouponAdjusted(period, modelId, old, next, forecast);
-        return ADJUSTED;
+        // start <= capBps <= BPS < ADJUSTED (checked in the constructor).
+        return ADJUSTED | uint16(start);
     }
 }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+
+import {Ownable2StepNoRenounce} from "./access/Ownable2StepNoRenounce.sol";
 
 import {IHalo2Verifier} from "./interfaces/IHalo2Verifier.sol";
 import {FixedPointFelt} from "./lib/FixedPointFelt.sol";
@@ -9,11 +11,12 @@ import {InstanceLayout, InstanceLayouts} from "./lib/InstanceLayout.sol";
 
 /// @title ModelRegistry
 /// @notice The model versions that proof-gated contracts trust. A version is one zkinfer circuit: its
-///         verifier, the hashes that identify what was built (verifying key, zkinfer manifest), how to read
+///         verifier, the hashes that identify what was built (verifying key, zkinfer circuit id), how to read
 ///         its public instances, and, for circuits with hashed weights, the weight commitment proofs must
 ///         carry. Versions are append-only: a broken one is revoked, never edited; a fixed one is registered
-///         anew under a new id. See {InstanceLayout} for how a proof's instances are read.
-contract ModelRegistry is Ownable2Step {
+///         anew under a new id. See {InstanceLayout} for how a proof's instances are read. Ownership cannot be
+///         renounced (see {Ownable2StepNoRenounce}): revoking a version always stays possible.
+contract ModelRegistry is Ownable2StepNoRenounce {
     /// @notice A registered model version.
     struct Model {
         IHalo2Verifier verifier;
@@ -21,7 +24,7 @@ contract ModelRegistry is Ownable2Step {
         uint8 outputScale; // outputs are fixed point: value = signed(felt) / 2^outputScale
         InstanceLayout instanceLayout;
         bytes32 vkHash; // sha256 of the circuit's verifying key file (vk.key)
-        bytes32 manifestHash; // sha256 of the circuit's zkinfer manifest.json
+        bytes32 circuitId; // zkinfer's circuit id: sha256 over the circuit's content (manifest.json `circuit_id`)
         bytes32 weightCommitment; // keccak256 of the param-hash instances; zero when paramHashes == 0
     }
 
@@ -34,7 +37,7 @@ contract ModelRegistry is Ownable2Step {
     event ModelRegistered(
         uint256 indexed modelId,
         address indexed verifier,
-        bytes32 indexed manifestHash,
+        bytes32 indexed circuitId,
         bytes32 vkHash,
         uint8 outputScale,
         InstanceLayout instanceLayout,
@@ -49,7 +52,7 @@ contract ModelRegistry is Ownable2Step {
     error RevokedModel(uint256 modelId);
     /// @notice The verifier address holds no code.
     error VerifierNotContract(address verifier);
-    /// @notice The verifying-key or manifest hash is zero.
+    /// @notice The verifying-key hash or the circuit id is zero.
     error MissingHash();
     /// @notice The layout cannot bind proofs to subjects: no slots, no outputs, or not exactly one of
     ///         hashed inputs and public inputs.
@@ -67,7 +70,8 @@ contract ModelRegistry is Ownable2Step {
     /// @notice Registers a model version.
     /// @param verifier The circuit's verifier.
     /// @param vkHash sha256 of the circuit's verifying key file.
-    /// @param manifestHash sha256 of the circuit's zkinfer manifest.
+    /// @param circuitId zkinfer's circuit id (manifest.json `circuit_id`): sha256 over the circuit's content
+    ///        (artifact hashes, settings, layout, SRS identity, ezkl version), the same wherever it is rebuilt.
     /// @param outputScale The fixed-point scale of the circuit's outputs.
     /// @param instanceLayout Where the proof's public instances sit.
     /// @param weightCommitment keccak256 of the param-hash instances (abi.encodePacked), or zero for fixed weights.
@@ -75,13 +79,13 @@ contract ModelRegistry is Ownable2Step {
     function register(
         IHalo2Verifier verifier,
         bytes32 vkHash,
-        bytes32 manifestHash,
+        bytes32 circuitId,
         uint8 outputScale,
         InstanceLayout calldata instanceLayout,
         bytes32 weightCommitment
     ) external onlyOwner returns (uint256 modelId) {
         if (address(verifier).code.length == 0) revert VerifierNotContract(address(verifier));
-        if (vkHash == bytes32(0) || manifestHash == bytes32(0)) revert MissingHash();
+        if (vkHash == bytes32(0) || circuitId == bytes32(0)) revert MissingHash();
         if (outputScale > FixedPointFelt.MAX_SCALE) revert OutputScaleTooLarge(outputScale, FixedPointFelt.MAX_SCALE);
         if (
             instanceLayout.slots == 0 || instanceLayout.outputsPerSlot == 0
@@ -98,11 +102,11 @@ contract ModelRegistry is Ownable2Step {
             outputScale: outputScale,
             instanceLayout: instanceLayout,
             vkHash: vkHash,
-            manifestHash: manifestHash,
+            circuitId: circuitId,
             weightCommitment: weightCommitment
         });
         emit ModelRegistered(
-            modelId, address(verifier), manifestHash, vkHash, outputScale, instanceLayout, weightCommitment
+            modelId, address(verifier), circuitId, vkHash, outputScale, instanceLayout, weightCommitment
         );
     }
 

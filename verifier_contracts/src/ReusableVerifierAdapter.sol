@@ -60,7 +60,8 @@ contract ReusableVerifierAdapter is IHalo2Verifier {
     /// @notice Checks a proof of this adapter's circuit against its public instances.
     /// @param proof The proof bytes (ezkl's `hex_proof`).
     /// @param instances The public instances, field elements in ezkl's order.
-    /// @return True when the proof is valid; the reusable verifier reverts on an invalid one.
+    /// @return True when the proof is valid; the reusable verifier reverts on an invalid one. Changes no state
+    ///         (neither does ezkl's verifyProof), so gates may call it with STATICCALL.
     function verifyProof(bytes calldata proof, uint256[] calldata instances) external returns (bool) {
         return reusableVerifier.verifyProof(proof, instances, vka());
     }
