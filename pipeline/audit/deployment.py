@@ -68,26 +68,15 @@ def registry_address(book: dict | None, registry: str | None) -> str:
 
 
 def _registry_record(chain, registry: str, model_id: int) -> dict:
-    """The registry's record of a model version, as a dict keyed by the struct's Solidity field names (bytes as
-    0x-hex, the layout as a dict), plus ``circuitId``: the circuit identity whatever the field is called
-    (``circuitId``, formerly ``manifestHash``, which `deploy` filled with the circuit id). The one place the
-    registry's struct is read: a change to it changes only this function."""
-    art = evm.contract_artifact("ModelRegistry")
-    reg = chain.contract(registry, art["abi"])
-    raw = chain.call(reg.functions.model(model_id), f"reading model {model_id} from the registry {registry}")
-    [fn] = [i for i in art["abi"] if i.get("type") == "function" and i.get("name") == "model"]
-    rec = _named(fn["outputs"][0]["components"], raw)
-    rec.setdefault("circuitId", rec.get("manifestHash"))
-    return rec
+    """The registry's record of a model version (`pipeline.chain.registered_model`, the one reader of the
+    registry's struct), keyed by the struct's Solidity field names, hashes as 0x-hex: the form the checks
+    print."""
+    from ..chain import registered_model
 
-
-def _named(components: list[dict], values) -> dict:
-    from ..chain.client import display
-
-    out = {}
-    for c, v in zip(components, values, strict=True):
-        out[c["name"]] = _named(c["components"], v) if c.get("components") else display(v)
-    return out
+    m = registered_model(chain, registry, model_id)
+    return {"verifier": m.verifier, "active": m.active, "outputScale": m.output_scale,
+            "instanceLayout": m.instance_layout, "vkHash": "0x" + m.vk_sha256, "circuitId": "0x" + m.circuit_id,
+            "weightCommitment": m.weight_commitment or "0x" + "00" * 32}
 
 
 def gate_abi() -> list[dict]:
