@@ -94,12 +94,12 @@ class RayBackend:
         if threads_per_worker:
             options["runtime_env"] = {"env_vars": {"RAYON_NUM_THREADS": str(threads_per_worker)}}
         self._actor_class = ray.remote(ProverActor).options(**options)
-        self._manifest_sha256 = circuit_id
+        self._circuit_id = circuit_id
         self._bundle: dict | None = None
         self._slots = [self._start() for _ in range(workers)]
 
     def _start(self) -> _Slot:
-        handle = self._actor_class.remote(self._manifest_sha256)
+        handle = self._actor_class.remote(self._circuit_id)
         return _Slot(handle, handle.load_local.remote(str(self._circuit_dir.resolve())))
 
     def _shipped_bundle(self) -> dict:

@@ -5,7 +5,8 @@ import {InferenceGate} from "../src/InferenceGate.sol";
 import {ModelRegistry} from "../src/ModelRegistry.sol";
 import {RiskAdjustedLending} from "../src/RiskAdjustedLending.sol";
 import {AdaptiveCouponBond} from "../src/AdaptiveCouponBond.sol";
-import {Test} from "./utils/Test.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Test, Vm} from "./utils/Test.sol";
 import {Felts, MockProofs, MockVerifier} from "./utils/Fixtures.sol";
 
 /// @notice Fuzz tests of RiskAdjustedLending's rule (rate = base + slope * PD, the circuit breaker, PD and
@@ -60,31 +61,57 @@ contract RiskAdjustedLendingTest is Test {
         assertLe(lending.targetRateBps(pd2), 3200, "at most base + slope");
     }
 
-    /// @notice One update moves a rate by at most the breaker's step, else reverts with RateStepTooLarge and
-    ///         leaves the rate; a proven PD outside [0, 1] is refused.
-    function testFuzz_breakerAndRange(address borrower, int256 pdFelt, uint256 x) public {
+    /// @notice One update moves a rate toward the target by at most the (owner-set) breaker's step: to the
+    ///         target when within a step, else one step toward it (RateStepLimited naming the target); a proven
+    ///         PD outside [0, 1] is refused and leaves the rate.
+    function testFuzz_breakerClampsTowardTarget(address borrower, int256 pdFelt, uint256 x, uint32 step, uint8 rounds)
+        public
+    {
         vm.assume(borrower != address(0));
+        step = uint32(bound(step, 1, 4000));
+        lending.setMaxRateStep(step);
+        assertEq(uint256(lending.maxRateStepBps()), uint256(step), "step set");
         pdFelt = int256(bound(uint256(pdFelt), 0, 400)) - 200; // PD in [-200/128, 200/128]
         bytes32 subject = lending.subjectOf(borrower);
-        uint256 before = lending.rateOf(borrower);
-        (bool ok, bytes memory err) = _submit(subject, x, 7, Felts.encode(pdFelt));
-        uint256 after_ = lending.rateOf(borrower);
-        if (pdFelt < 0 || pdFelt > 128) {
-            assertFalse(ok, "PD outside [0, 1] acted");
-            assertEq(bytes4(err), RiskAdjustedLending.ProbabilityOutOfRange.selector, "error");
-            assertEq(after_, before, "rate kept");
-            return;
+        rounds = uint8(bound(rounds, 1, 4));
+        for (uint256 r; r < rounds; ++r) {
+            uint256 before = lending.rateOf(borrower);
+            vm.recordLogs();
+            (bool ok, bytes memory err) = _submit(subject, x, r, Felts.encode(pdFelt));
+            uint256 after_ = lending.rateOf(borrower);
+            if (pdFelt < 0 || pdFelt > 128) {
+                assertFalse(ok, "PD outside [0, 1] acted");
+                assertEq(bytes4(err), RiskAdjustedLending.ProbabilityOutOfRange.selector, "error");
+                assertEq(after_, before, "rate kept");
+                return;
+            }
+            assertTrue(ok, "a valid update was refused");
+            uint256 target = 200 + uint256(pdFelt) * 1e18 / 128 * 3000 / 1e18;
+            uint256 expected = target > before + step ? before + step : before > target + step ? before - step : target;
+            assertEq(after_, expected, "clamped toward the target");
+            bool limited;
+            Vm.Log[] memory logs = vm.getRecordedLogs();
+            for (uint256 j; j < logs.length; ++j) {
+                if (logs[j].topics[0] == keccak256("RateStepLimited(address,uint256)")) {
+                    limited = true;
+                    assertEq(abi.decode(logs[j].data, (uint256)), target, "RateStepLimited names the target");
+                }
+            }
+            assertEq(limited, expected != target, "RateStepLimited exactly when clamped");
         }
-        uint256 target = 200 + uint256(pdFelt) * 1e18 / 128 * 3000 / 1e18;
-        uint256 step = target > before ? target - before : before - target;
-        if (step > 500) {
-            assertFalse(ok, "a step beyond the breaker acted");
-            assertEq(bytes4(err), RiskAdjustedLending.RateStepTooLarge.selector, "error");
-            assertEq(after_, before, "rate kept");
-        } else {
-            assertTrue(ok, "an allowed step was refused");
-            assertEq(after_, target, "rate = target");
-        }
+    }
+
+    /// @notice Only the owner sets the step, and never to zero.
+    function testFuzz_setMaxRateStep(address stranger, uint32 step) public {
+        vm.assume(stranger != address(this));
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, stranger));
+        lending.setMaxRateStep(step);
+        vm.expectRevert(RiskAdjustedLending.InvalidRateTerms.selector);
+        lending.setMaxRateStep(0);
+        vm.assume(step != 0);
+        lending.setMaxRateStep(step);
+        assertEq(uint256(lending.maxRateStepBps()), uint256(step), "set");
     }
 
     /// @notice Repeated updates walk the rate towards any target at most 500 bp at a time.
@@ -178,28 +205,54 @@ contract AdaptiveCouponBondTest is Test {
     }
 
     /// @notice A forecast above raiseAbove steps up, below cutBelow steps down, else holds -- clamped to
-    ///         [floor, cap]; the period then refuses further adjustments, even from a re-posted window.
-    function testFuzz_oneClampedStepPerPeriod(int128 forecastFelt, uint256 window, uint8 periods) public {
+    ///         [floor, cap]; a posting acts once; a corrected window (a new posting) re-adjusts from the
+    ///         period's starting coupon, never more than one step from it.
+    function testFuzz_oneClampedStepPerPeriod(int128 forecastFelt, int128 correctedFelt, uint256 window, uint8 periods)
+        public
+    {
         periods = uint8(bound(periods, 1, 20));
-        window = bound(window, 0, type(uint256).max - 2);
-        vm.assume(forecastFelt != type(int128).min); // |x| = 2^127 is beyond the decoder: see the next test
+        window = bound(window, 0, type(uint256).max - 3);
+        vm.assume(forecastFelt != type(int128).min && correctedFelt != type(int128).min); // see the next test
         int256 f = int256(forecastFelt);
-        int256 forecast = f * 1e18 / 128;
+        int256 g = int256(correctedFelt);
         for (uint256 p; p < periods; ++p) {
-            uint256 old = bond.couponBps();
+            uint256 start = bond.couponBps();
             (bool ok,) = _submit(p, window, f);
             assertTrue(ok, "the current period's first adjustment was refused");
-            uint256 expected = old;
-            if (forecast > 3e18) expected = old + 50 > 800 ? 800 : old + 50;
-            else if (forecast < 2e18) expected = old < 150 ? 100 : old - 50;
-            assertEq(bond.couponBps(), expected, "one clamped step");
+            assertEq(bond.couponBps(), _stepped(start, f), "one clamped step");
             assertTrue(bond.isPeriodAdjusted(p), "period marked");
+            (bool again, bytes memory err) = _resubmit(p, window, f);
+            assertFalse(again, "a posting acted twice");
+            assertEq(bytes4(err), InferenceGate.PostingAlreadyConsumed.selector, "error");
+            assertEq(bond.couponBps(), _stepped(start, f), "unchanged");
             vm.warp(block.timestamp + 1);
-            (bool again, bytes memory err) = _submit(p, window, f);
-            assertFalse(again, "a period adjusted twice");
-            assertEq(bytes4(err), AdaptiveCouponBond.PeriodAlreadyAdjusted.selector, "error");
-            assertEq(bond.couponBps(), expected, "unchanged");
+            (bool corrected,) = _submit(p, window + 1, g); // a corrected window: from the starting coupon
+            assertTrue(corrected, "a correction was refused");
+            assertEq(bond.couponBps(), _stepped(start, g), "re-adjusted from the period's start");
             vm.warp(START + (p + 1) * PERIOD);
+        }
+    }
+
+    function _stepped(uint256 start, int256 felt) internal pure returns (uint256) {
+        int256 forecast = felt * 1e18 / 128;
+        if (forecast > 3e18) return start + 50 > 800 ? 800 : start + 50;
+        if (forecast < 2e18) return start < 150 ? 100 : start - 50;
+        return start;
+    }
+
+    /// @dev Submits again without a new posting.
+    function _resubmit(uint256 period, uint256 window, int256 forecastFelt) internal returns (bool ok, bytes memory err) {
+        uint256[] memory xs = new uint256[](4);
+        xs[0] = window;
+        xs[1] = window + 1;
+        xs[2] = window + 2;
+        xs[3] = Felts.encode(forecastFelt);
+        bytes32[] memory subjects = new bytes32[](1);
+        subjects[0] = bond.periodSubject(period);
+        try bond.submit(modelId, MockProofs.proofFor(xs), xs, subjects) {
+            ok = true;
+        } catch (bytes memory e) {
+            err = e;
         }
     }
 

@@ -7,6 +7,7 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {InferenceGate} from "../src/InferenceGate.sol";
 import {ModelRegistry} from "../src/ModelRegistry.sol";
 import {InstanceLayout} from "../src/lib/InstanceLayout.sol";
+import {IHalo2Verifier} from "../src/interfaces/IHalo2Verifier.sol";
 import {Test} from "./utils/Test.sol";
 import {Felts, MockProofs, MockVerifier} from "./utils/Fixtures.sol";
 
@@ -15,13 +16,13 @@ contract RecordingGate is InferenceGate {
     int256[] public outputs;
     bytes32[] public actedSubjects;
 
-    constructor(ModelRegistry r, address owner_, uint64 maxAge) InferenceGate(r, owner_, maxAge) {}
+    constructor(ModelRegistry r, address owner_, uint32 maxAge) InferenceGate(r, owner_, maxAge) {}
 
     function actCount() external view returns (uint256) {
         return outputs.length;
     }
 
-    function _act(uint256, bytes32 subject, int256 output, uint32 state) internal override returns (uint32) {
+    function _act(uint256, bytes32 subject, int256 output, uint16 state, uint256) internal override returns (uint16) {
         outputs.push(output);
         actedSubjects.push(subject);
         return state + 1;
@@ -31,8 +32,21 @@ contract RecordingGate is InferenceGate {
 /// @notice Fuzz tests of InferenceGate's checks, through a recording consumer. The verifier is a MockVerifier
 ///         that accepts exactly one proof per instance list (see its NatSpec): these tests are about the gate's
 ///         logic; the real ezkl verifier is exercised by the Python on-chain tests.
+/// @notice A verifier that returns fixed bytes, whatever it is asked: to test that only one `true` word counts.
+contract RawVerifier {
+    bytes internal _ret;
+
+    function setReturn(bytes memory ret) external {
+        _ret = ret;
+    }
+
+    fallback(bytes calldata) external returns (bytes memory) {
+        return _ret;
+    }
+}
+
 contract InferenceGateTest is Test {
-    uint64 internal constant MAX_AGE = 1 hours;
+    uint32 internal constant MAX_AGE = 1 hours;
     address internal constant PUBLISHER = address(0xB0B);
 
     ModelRegistry internal registry;
@@ -40,6 +54,7 @@ contract InferenceGateTest is Test {
     RecordingGate internal gate;
     uint256 internal publicModel; // 2 slots, 2 public inputs and 1 output each
     uint256 internal hashedModel; // 1 slot, hashed inputs, 2 outputs, 1 param hash
+    uint256 internal twinModel; // the same layout as publicModel, another version
     uint256 internal constant PARAM_HASH = 0xabc;
 
     function setUp() public {
@@ -52,8 +67,10 @@ contract InferenceGateTest is Test {
             verifier, bytes32(uint256(2)), bytes32(uint256(2)), 7, Felts.hashedLayout(2),
             keccak256(abi.encodePacked(PARAM_HASH))
         );
+        twinModel = registry.register(verifier, bytes32(uint256(4)), bytes32(uint256(4)), 7, Felts.publicLayout(2, 2), 0);
         gate.acceptModel(publicModel, 0);
         gate.acceptModel(hashedModel, 1);
+        gate.acceptModel(twinModel, 0);
         gate.setFeaturePublisher(PUBLISHER, true);
     }
 
@@ -93,7 +110,8 @@ contract InferenceGateTest is Test {
     // ---------------------------------------------------------------------------------------------- properties
 
     /// @notice A matching, fresh posting and a valid proof act once per slot, in slot order, with the chosen
-    ///         output decoded (scale 7 -> 18 decimals); the same statement never acts twice.
+    ///         output decoded (scale 7 -> 18 decimals); the postings are then consumed: the same statement, a
+    ///         fresh proof or another accepted model's proof about them never acts again.
     function testFuzz_actsOnceThenRefusesReplay(uint256[4] memory inputs, uint64 out0, uint64 out1, bytes32 a, bytes32 b)
         public
     {
@@ -101,31 +119,190 @@ contract InferenceGateTest is Test {
         uint256[] memory xs = _publicInstances(inputs, out0, out1);
         bytes32[] memory subjects = _subjects(a, b);
         _postPublic(subjects, xs);
+        uint32 postedAt = uint32(block.timestamp);
+        uint256[] memory postedAts = new uint256[](2);
+        postedAts[0] = postedAts[1] = postedAt;
         bytes32 key = _submit(publicModel, xs, subjects);
-        assertTrue(gate.isConsumed(key), "consumed");
+        assertEq(key, keccak256(abi.encode(publicModel, subjects, postedAts, xs)), "statement key");
         assertEq(gate.actCount(), 2, "one act per slot");
         assertEq(gate.outputs(0), int256(uint256(out0)) * 1e18 / 128, "slot 0 output decoded");
         assertEq(gate.outputs(1), int256(uint256(out1)) * 1e18 / 128, "slot 1 output decoded");
         assertEq(gate.actedSubjects(1), b, "slot order");
-        vm.expectRevert(abi.encodeWithSelector(InferenceGate.StatementAlreadyConsumed.selector, key));
+        assertEq(uint256(gate.subjectRecord(a).publisherId), 0, "posting consumed");
+        assertEq(uint256(gate.subjectRecord(a).state), 1, "state kept");
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.PostingAlreadyConsumed.selector, a, postedAt));
         _submit(publicModel, xs, subjects);
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.PostingAlreadyConsumed.selector, a, postedAt));
+        _submit(twinModel, xs, subjects); // whatever the model
         assertEq(gate.actCount(), 2, "a replay does not act");
     }
 
-    /// @notice A re-posting (later) makes the same instances a new statement; within the same second it does not.
+    /// @notice Each posting is a new round, even of the same features in the same second; one round acts once.
     function testFuzz_repostingStartsANewRound(uint256[4] memory inputs, uint32 later) public {
         uint256[] memory xs = _publicInstances(inputs, 1, 2);
         bytes32[] memory subjects = _subjects("alice", "bob");
         _postPublic(subjects, xs);
-        bytes32 k1 = _submit(publicModel, xs, subjects);
-        _postPublic(subjects, xs); // same second: the same posting
-        vm.expectRevert(abi.encodeWithSelector(InferenceGate.StatementAlreadyConsumed.selector, k1));
+        _submit(publicModel, xs, subjects);
+        _postPublic(subjects, xs); // same second: still a new posting
+        _submit(twinModel, xs, subjects);
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceGate.PostingAlreadyConsumed.selector, bytes32("alice"), uint32(block.timestamp))
+        );
         _submit(publicModel, xs, subjects);
         vm.warp(block.timestamp + bound(later, 1, MAX_AGE));
         _postPublic(subjects, xs);
-        bytes32 k2 = _submit(publicModel, xs, subjects);
-        assertTrue(k1 != k2, "a new posting is a new statement");
-        assertEq(gate.actCount(), 4, "two rounds of two slots");
+        _submit(publicModel, xs, subjects);
+        assertEq(gate.actCount(), 6, "three rounds of two slots");
+    }
+
+    /// @notice A subject filling several slots (a padded batch) is acted on once, in its first slot.
+    function testFuzz_paddedBatchActsOncePerSubject(uint256 x, uint256 y, uint64 out0, uint64 out1) public {
+        uint256[4] memory inputs = [x, y, x, y];
+        uint256[] memory xs = _publicInstances(inputs, out0, out1);
+        _post("alice", Felts.commitment(Felts.pair(x, y)));
+        _submit(publicModel, xs, _subjects("alice", "alice"));
+        assertEq(gate.actCount(), 1, "acted once");
+        assertEq(gate.outputs(0), int256(uint256(out0)) * 1e18 / 128, "the first slot's output");
+    }
+
+    /// @notice Twins (identical features) are independent postings: consuming one leaves the other open.
+    function testFuzz_twinsAreIndependent(uint256 x, uint256 y) public {
+        uint256[] memory xs = _publicInstances([x, y, x, y], 1, 2);
+        bytes32[] memory subjects = _subjects("alice", "bob");
+        _postPublic(subjects, xs);
+        _post("carol", Felts.commitment(Felts.pair(x, y)));
+        _submit(publicModel, xs, subjects);
+        _submit(publicModel, xs, _subjects("carol", "carol"));
+        assertEq(gate.actCount(), 3, "the twin acted");
+    }
+
+    /// @notice A withdrawn posting never acts (until a new posting); only an open posting can be withdrawn,
+    ///         and only by a publisher.
+    function testFuzz_withdrawnPostingNeverActs(uint256[4] memory inputs, address stranger, uint32 later) public {
+        vm.assume(stranger != PUBLISHER);
+        uint256[] memory xs = _publicInstances(inputs, 1, 2);
+        bytes32[] memory subjects = _subjects("alice", "bob");
+        _postPublic(subjects, xs);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.NotFeaturePublisher.selector, stranger));
+        gate.withdrawFeatures("alice");
+        vm.prank(PUBLISHER);
+        gate.withdrawFeatures("alice");
+        assertEq(uint256(gate.subjectRecord("alice").postedAt), 0, "withdrawn");
+        vm.prank(PUBLISHER);
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.NoOpenPosting.selector, bytes32("alice")));
+        gate.withdrawFeatures("alice");
+        vm.warp(block.timestamp + bound(later, 0, MAX_AGE));
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.NoFeaturesPosted.selector, bytes32("alice")));
+        _submit(publicModel, xs, subjects);
+        assertEq(gate.actCount(), 0, "nothing acted");
+        _postPublic(subjects, xs);
+        _submit(publicModel, xs, subjects);
+        vm.prank(PUBLISHER);
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.NoOpenPosting.selector, bytes32("alice")));
+        gate.withdrawFeatures("alice"); // consumed: nothing to withdraw
+    }
+
+    /// @notice A disallowed publisher's postings are void for good, even once it is allowed again (a new id).
+    function testFuzz_revokedPublishersPostingsNeverAct(uint256[4] memory inputs, uint32 later) public {
+        uint256[] memory xs = _publicInstances(inputs, 1, 2);
+        bytes32[] memory subjects = _subjects("alice", "bob");
+        _postPublic(subjects, xs);
+        uint16 oldId = gate.publisherIdOf(PUBLISHER);
+        gate.setFeaturePublisher(PUBLISHER, false);
+        assertFalse(gate.isActivePublisherId(oldId), "id retired");
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.PublisherRevoked.selector, bytes32("alice"), oldId));
+        _submit(publicModel, xs, subjects);
+        gate.setFeaturePublisher(PUBLISHER, true);
+        uint16 newId = gate.publisherIdOf(PUBLISHER);
+        assertTrue(newId != oldId && gate.isActivePublisherId(newId), "a new id");
+        assertEq(uint256(gate.publisherIdCount()), uint256(newId), "id count");
+        gate.setFeaturePublisher(PUBLISHER, true); // allowing an allowed account keeps its id
+        assertEq(uint256(gate.publisherIdOf(PUBLISHER)), uint256(newId), "id kept");
+        vm.warp(block.timestamp + bound(later, 0, MAX_AGE));
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.PublisherRevoked.selector, bytes32("alice"), oldId));
+        _submit(publicModel, xs, subjects);
+        assertEq(gate.actCount(), 0, "nothing acted");
+        _postPublic(subjects, xs);
+        _submit(publicModel, xs, subjects);
+        assertEq(gate.actCount(), 2, "a new posting acts");
+    }
+
+    /// @notice Raising maxFeatureAge extends fresh postings but never revives a stale one.
+    function testFuzz_raisingMaxAgeNeverRevivesStale(uint256[4] memory inputs, uint32 age, uint32 extra, uint32 newAge)
+        public
+    {
+        uint256[] memory xs = _publicInstances(inputs, 1, 2);
+        bytes32[] memory subjects = _subjects("alice", "bob");
+        _postPublic(subjects, xs);
+        uint32 postedAt = uint32(block.timestamp);
+        uint256 elapsed = bound(age, uint256(MAX_AGE) + 1, 30 days);
+        vm.warp(block.timestamp + elapsed);
+        newAge = uint32(bound(newAge, elapsed + bound(extra, 0, 30 days), type(uint32).max));
+        gate.setMaxFeatureAge(newAge);
+        assertTrue(gate.staleBefore() > postedAt, "staleBefore moved past the posting");
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceGate.StaleFeatures.selector, bytes32("alice"), postedAt, newAge)
+        );
+        _submit(publicModel, xs, subjects);
+        gate.setMaxFeatureAge(MAX_AGE); // lowering, then raising again: still stale
+        gate.setMaxFeatureAge(newAge);
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceGate.StaleFeatures.selector, bytes32("alice"), postedAt, newAge)
+        );
+        _submit(publicModel, xs, subjects);
+        _postPublic(subjects, xs); // a fresh posting acts under the raised limit
+        _submit(publicModel, xs, subjects);
+        assertEq(gate.actCount(), 2, "only the fresh posting acted");
+    }
+
+    /// @notice Raising maxFeatureAge while a posting is fresh extends it.
+    function testFuzz_raisingMaxAgeExtendsFresh(uint256[4] memory inputs, uint32 age, uint32 newAge) public {
+        uint256[] memory xs = _publicInstances(inputs, 1, 2);
+        bytes32[] memory subjects = _subjects("alice", "bob");
+        _postPublic(subjects, xs);
+        vm.warp(block.timestamp + bound(age, 0, MAX_AGE));
+        newAge = uint32(bound(newAge, uint256(MAX_AGE) + 1, 365 days));
+        gate.setMaxFeatureAge(newAge);
+        vm.warp(block.timestamp + (newAge - MAX_AGE));
+        _submit(publicModel, xs, subjects);
+        assertEq(gate.actCount(), 2, "extended");
+    }
+
+    /// @notice Only exactly one returned word equal to 1 counts as a valid proof.
+    function testFuzz_onlyOneTrueWordCounts(uint256[4] memory inputs, bytes memory ret) public {
+        vm.assume(keccak256(ret) != keccak256(abi.encode(true)));
+        RawVerifier raw = new RawVerifier();
+        uint256 rawModel = registry.register(
+            IHalo2Verifier(address(raw)), bytes32(uint256(9)), bytes32(uint256(9)), 7, Felts.publicLayout(2, 2), 0
+        );
+        gate.acceptModel(rawModel, 0);
+        uint256[] memory xs = _publicInstances(inputs, 1, 2);
+        bytes32[] memory subjects = _subjects("alice", "bob");
+        _postPublic(subjects, xs);
+        raw.setReturn(ret);
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.ProofRejected.selector, rawModel));
+        _submit(rawModel, xs, subjects);
+        raw.setReturn(abi.encode(uint256(2)));
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.ProofRejected.selector, rawModel));
+        _submit(rawModel, xs, subjects);
+        raw.setReturn(abi.encode(true, true));
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.ProofRejected.selector, rawModel));
+        _submit(rawModel, xs, subjects);
+        raw.setReturn(abi.encode(true));
+        _submit(rawModel, xs, subjects);
+        assertEq(gate.actCount(), 2, "acted once, on `true`");
+    }
+
+    /// @notice renounceOwnership always reverts, whoever calls; the owner stays.
+    function testFuzz_renounceOwnershipAlwaysReverts(address caller) public {
+        vm.prank(caller);
+        vm.expectRevert(abi.encodeWithSignature("OwnershipCannotBeRenounced()"));
+        gate.renounceOwnership();
+        vm.expectRevert(abi.encodeWithSignature("OwnershipCannotBeRenounced()"));
+        registry.renounceOwnership();
+        assertEq(gate.owner(), address(this), "owner");
+        assertEq(registry.owner(), address(this), "registry owner");
     }
 
     /// @notice Any edited input instance no longer matches its subject's posting.
@@ -153,8 +330,8 @@ contract InferenceGateTest is Test {
     }
 
     /// @notice Features are fresh up to maxFeatureAge seconds, stale one second later; never posted is refused.
-    function testFuzz_freshnessBoundary(uint256[4] memory inputs, uint64 maxAge) public {
-        maxAge = uint64(bound(maxAge, 1, 365 days));
+    function testFuzz_freshnessBoundary(uint256[4] memory inputs, uint32 maxAge) public {
+        maxAge = uint32(bound(maxAge, 1, 365 days));
         gate.setMaxFeatureAge(maxAge);
         uint256[] memory xs = _publicInstances(inputs, 1, 2);
         bytes32[] memory subjects = _subjects("alice", "bob");
@@ -275,6 +452,8 @@ contract InferenceGateTest is Test {
         gate.transferOwnership(stranger);
         vm.expectRevert(abi.encodeWithSelector(InferenceGate.NotFeaturePublisher.selector, stranger));
         gate.postFeatures(subject, commitment);
+        vm.expectRevert(abi.encodeWithSelector(InferenceGate.NotFeaturePublisher.selector, stranger));
+        gate.withdrawFeatures(subject);
         vm.stopPrank();
         assertEq(gate.owner(), address(this), "owner");
         assertEq(uint256(gate.maxFeatureAge()), MAX_AGE, "max age");

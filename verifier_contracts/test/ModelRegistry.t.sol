@@ -34,7 +34,7 @@ contract ModelRegistryTest is Test {
         InstanceLayout memory l,
         uint8 scale,
         bytes32 vkHash,
-        bytes32 manifestHash,
+        bytes32 manifestHash, // the circuit id
         bytes32 wc
     ) public {
         vm.assume(vkHash != 0 && manifestHash != 0);
@@ -47,7 +47,7 @@ contract ModelRegistryTest is Test {
             assertEq(address(m.verifier), address(verifier), "verifier");
             assertTrue(m.active, "new versions are active");
             assertEq(m.vkHash, vkHash, "vk hash");
-            assertEq(m.manifestHash, manifestHash, "manifest hash");
+            assertEq(m.circuitId, manifestHash, "circuit id");
             assertEq(m.weightCommitment, wc, "weight commitment");
             assertEq(uint256(m.outputScale), uint256(scale), "scale");
             assertEq(uint256(m.instanceLayout.slots), uint256(l.slots), "slots");

@@ -14,8 +14,9 @@ import {Felts, MockProofs, MockVerifier} from "../utils/Fixtures.sol";
 ///         every submission's outcome is judged; each property is counted in its own ghost counter, which the
 ///         invariant test asserts to be zero. Handler functions never revert (failures are expected outcomes).
 /// @dev Verifier: a MockVerifier that accepts exactly the proof bound to the instances (see its NatSpec); the
-///      real ezkl verifier is exercised by the Python on-chain tests. The statement key's formula lives in
-///      {statementKey} alone, so a change of the gate's replay key changes one function here.
+///      real ezkl verifier is exercised by the Python on-chain tests. Replays are refused per posting: the
+///      reference model keeps each borrower's latest posting (consumed, withdrawn, its publisher id, whether it
+///      was ever stale) and compares it with the gate's subjectRecord after every submission.
 contract LendingHandler {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
@@ -39,24 +40,33 @@ contract LendingHandler {
     struct Posting {
         uint256 a; // features (public inputs) or, for the hashed model, the input hash
         uint256 b;
-        uint32 postedAt;
+        uint32 postedAt; // 0: none (never posted, or withdrawn)
         bool hashed;
+        uint16 publisherId; // the id it was posted under
+        bool consumed; // acted on
+        bool everStale; // seen stale at some moment (then stale for good, whatever the limit later)
     }
 
     mapping(uint256 => Posting) internal _posted; // borrower index => latest posting
     mapping(uint256 => bool) public acceptedG;
     mapping(uint256 => bool) public activeG;
-    mapping(bytes32 => bool) public consumedG;
     mapping(address => uint256) public rateG;
     bool public pausedG;
-    uint64 public maxAgeG = 1 hours;
+    uint32 public maxAgeG = 1 hours;
+    uint32 public stepG = STEP;
+    uint16 public publisherIdG = 1; // PUBLISHER's current id (0: disallowed)
+    uint16 public publisherIdCountG = 1;
     uint256 public modelCountG;
     uint256[N_BORROWERS] internal _ratesAtPause;
 
     // ------------------------------------------------------------------------------- ghost counters
-    uint256 public doubleActs; // a statement acted again
+    uint256 public doubleActs; // a posting acted again (whatever the model)
+    uint256 public keyDisagreements; // the gate's statement key is not the documented formula
+    uint256 public voidActs; // a withdrawn posting, or a revoked publisher's, acted
+    uint256 public revivedStale; // a posting once stale acted (raising maxFeatureAge revived it)
+    uint256 public renounced; // renounceOwnership did not revert
     uint256 public actsWithoutPreconditions; // acted without an accepted active model and fresh matching postings
-    uint256 public stepViolations; // a rate moved more than STEP in one update
+    uint256 public stepViolations; // a rate moved more than the step in one update, or away from the target
     uint256 public boundViolations; // a rate left [BASE, BASE + SLOPE] (or INITIAL before its first update)
     uint256 public movedWhilePaused; // a submission acted, or a rate changed, while paused
     uint256 public unauthorizedChanges; // a non-owner changed configuration, or a non-publisher posted
@@ -104,31 +114,25 @@ contract LendingHandler {
         return address(uint160(0x1000 + i));
     }
 
-    // Replay rule: the three functions below are all that knows how the gate keys replays (now: per statement,
-    // keccak256(abi.encode(modelId, postedAts, instances))); a per-posting rule changes only them.
-
-    /// @notice Whether the gate records the statement as consumed.
-    function gateSaysConsumed(bytes32 key) public view returns (bool) {
-        return lending.isConsumed(key);
+    /// @notice Whether the gate and the reference model agree on every borrower's posting (consumed, open,
+    ///         withdrawn; when and under which publisher id it was posted).
+    function postingsAgree() public view returns (bool) {
+        for (uint256 i; i < N_BORROWERS; ++i) {
+            RiskAdjustedLending.SubjectRecord memory r = lending.subjectRecord(bytes32(uint256(uint160(borrower(i)))));
+            Posting memory p = _posted[i];
+            if (r.postedAt != p.postedAt) return false;
+            if (p.postedAt != 0 && r.publisherId != (p.consumed ? 0 : p.publisherId)) return false;
+        }
+        return true;
     }
 
-    /// @dev The reference model: whether an earlier action blocks this statement.
-    function _replayBlocked(bytes32 key) internal view returns (bool) {
-        return consumedG[key];
-    }
-
-    /// @dev The reference model: a statement acted.
-    function _markActed(bytes32 key) internal {
-        consumedG[key] = true;
-    }
-
-    /// @notice The gate's replay key for a statement (see InferenceGate.submit).
-    function statementKey(uint256 modelId, uint256[] memory postedAts, uint256[] memory instances, bytes32[] memory)
+    /// @notice The gate's statement key (see InferenceGate.submit).
+    function statementKey(uint256 modelId, uint256[] memory postedAts, uint256[] memory instances, bytes32[] memory subjects)
         public
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encode(modelId, postedAts, instances));
+        return keccak256(abi.encode(modelId, subjects, postedAts, instances));
     }
 
     // ======================================================================================== actions
@@ -140,9 +144,19 @@ contract LendingHandler {
         bytes32 commitment = hashed ? bytes32(a + 100) : Felts.commitment(Felts.pair(a, b));
         vm.prank(asStranger ? STRANGER : PUBLISHER);
         try lending.postFeatures(bytes32(uint256(uint160(borrower(i)))), commitment) {
-            if (asStranger) ++unauthorizedChanges;
-            _posted[i] = Posting({a: hashed ? a + 100 : a, b: b, postedAt: uint32(block.timestamp), hashed: hashed});
-        } catch {}
+            if (asStranger || publisherIdG == 0) ++unauthorizedChanges;
+            _posted[i] = Posting({
+                a: hashed ? a + 100 : a,
+                b: b,
+                postedAt: uint32(block.timestamp),
+                hashed: hashed,
+                publisherId: publisherIdG,
+                consumed: false,
+                everStale: false
+            });
+        } catch {
+            if (!asStranger && publisherIdG != 0) ++unexpectedFailures;
+        }
         _checkPaused();
     }
 
@@ -161,9 +175,27 @@ contract LendingHandler {
         return k < 4 ? 1 : k < 6 ? 3 : k == 6 ? 2 : N_MODELS + 1;
     }
 
+    /// @notice A publisher (or a stranger) withdraws a borrower's posting.
+    function withdraw(uint256 who, bool asStranger) external {
+        uint256 i = who % N_BORROWERS;
+        Posting storage p = _posted[i];
+        bool open = p.postedAt != 0 && !p.consumed;
+        bool allowed = !asStranger && publisherIdG != 0;
+        vm.prank(asStranger ? STRANGER : PUBLISHER);
+        try lending.withdrawFeatures(bytes32(uint256(uint160(borrower(i))))) {
+            if (!allowed) ++unauthorizedChanges;
+            if (!open) ++unexpectedSuccesses;
+            p.postedAt = 0;
+        } catch {
+            if (allowed && open) ++unexpectedFailures;
+        }
+        _checkPaused();
+    }
+
     /// @notice Time passes (0 to 2 hours; features live 1 hour unless the owner changed it).
     function warp(uint256 dt) external {
         vm.warp(block.timestamp + (dt % 4 == 0 ? dt % 2 hours : dt % 10 minutes));
+        _observeStale();
         _checkPaused();
     }
 
@@ -197,10 +229,13 @@ contract LendingHandler {
         _submit(modelId, xs, subjects, proof);
     }
 
-    /// @notice The last acted submission, again (a replay: the same statement, the same proof).
-    function replay() external {
+    /// @notice The last acted submission, again (a replay: the same statement, the same proof), or the same
+    ///         instances as a proof of the other public-input model (the same postings, another model).
+    function replay(bool otherModel) external {
         if (_lastInstances.length == 0) return;
-        _submit(_lastModel, _lastInstances, _lastSubjects, MockProofs.proofFor(_lastInstances));
+        uint256 id = _lastModel;
+        if (otherModel && id != 3) id = id == 1 ? 2 : 1;
+        _submit(id, _lastInstances, _lastSubjects, MockProofs.proofFor(_lastInstances));
     }
 
     // ------------------------------------------------------------------------------------------ owner
@@ -239,9 +274,30 @@ contract LendingHandler {
     }
 
     function ownerSetMaxAge(uint256 age) external {
-        uint64 a = uint64(1 + age % 3 hours);
+        uint32 a = uint32(1 + age % 3 hours);
+        _observeStale();
         lending.setMaxFeatureAge(a);
         maxAgeG = a;
+    }
+
+    /// @notice The owner sets the breaker's step (1 to 1500 bp).
+    function ownerSetStep(uint256 step) external {
+        uint32 s = uint32(1 + step % 1500);
+        lending.setMaxRateStep(s);
+        stepG = s;
+    }
+
+    /// @notice The owner disallows the publisher (voiding its postings) or allows it again (a new id).
+    function ownerPublisher(bool allowed) external {
+        lending.setFeaturePublisher(PUBLISHER, allowed);
+        if (allowed && publisherIdG == 0) publisherIdG = ++publisherIdCountG;
+        else if (!allowed) publisherIdG = 0;
+    }
+
+    /// @notice The owner tries to renounce ownership (it must always revert).
+    function ownerRenounces(bool registryToo) external {
+        if (_ok(address(lending), abi.encodeCall(lending.renounceOwnership, ()))) ++renounced;
+        if (registryToo && _ok(address(registry), abi.encodeCall(registry.renounceOwnership, ()))) ++renounced;
     }
 
     // --------------------------------------------------------------------------------------- strangers
@@ -250,9 +306,11 @@ contract LendingHandler {
     function strangerConfigures(uint256 which, uint256 arg) external {
         vm.startPrank(STRANGER);
         bool changed;
-        uint256 w = which % 11;
-        if (w == 0) changed = _ok(address(lending), abi.encodeCall(lending.setFeaturePublisher, (STRANGER, true)));
-        else if (w == 1) changed = _ok(address(lending), abi.encodeCall(lending.setMaxFeatureAge, (uint64(1 + arg % 1e6))));
+        uint256 w = which % 13;
+        if (w == 11) changed = _ok(address(lending), abi.encodeCall(lending.setMaxRateStep, (uint32(1 + arg % 1e6))));
+        else if (w == 12) changed = _ok(address(lending), abi.encodeCall(lending.withdrawFeatures, (bytes32(uint256(uint160(borrower(arg % N_BORROWERS)))))));
+        else if (w == 0) changed = _ok(address(lending), abi.encodeCall(lending.setFeaturePublisher, (STRANGER, true)));
+        else if (w == 1) changed = _ok(address(lending), abi.encodeCall(lending.setMaxFeatureAge, (uint32(1 + arg % 1e6))));
         else if (w == 2) changed = _ok(address(lending), abi.encodeCall(lending.acceptModel, (1 + arg % N_MODELS, 0)));
         else if (w == 3) changed = _ok(address(lending), abi.encodeCall(lending.dropModel, (1 + arg % N_MODELS)));
         else if (w == 4) changed = _ok(address(lending), abi.encodeCall(lending.pause, ()));
@@ -279,29 +337,41 @@ contract LendingHandler {
     }
 
     /// @dev (The fuzzer favours 0 and other edge values: adversarial choices are made on non-zero residues.)
-    ///      A PD felt: 3 in 4 one the breaker allows from the borrower's rate, 1 in 8 any in [0, 1], 1 in 16
-    ///      above 1, 1 in 16 negative.
+    ///      A PD felt: 3 in 4 near the borrower's rate (within about two steps of it), 1 in 8 any in [0, 1],
+    ///      1 in 16 above 1, 1 in 16 negative.
     function _pdFelt(uint256 i, uint256 seed, uint256 flags) internal view returns (uint256) {
         uint256 kind = flags % 16;
         if (kind == 14) return 129 + seed % 64; // PD > 1
         if (kind == 15) return Felts.P - 1 - seed % 64; // PD < 0
         if (kind >= 12) return seed % 129; // anywhere in [0, 1]
-        // near the current rate: target within about STEP of it
         uint256 rate = rateG[borrower(i)];
-        uint256 lo = rate > BASE + STEP ? (rate - BASE - STEP) * 128 / SLOPE + 1 : 0;
-        uint256 hi = (rate + STEP - BASE) * 128 / SLOPE;
+        uint256 reach = 2 * uint256(stepG);
+        uint256 lo = rate > BASE + reach ? (rate - BASE - reach) * 128 / SLOPE : 0;
+        uint256 hi = (rate + reach - BASE) * 128 / SLOPE;
         if (hi > 128) hi = 128;
         if (lo > hi) lo = hi;
         return lo + seed % (hi - lo + 1);
     }
 
+    /// @dev Marks every posting that is stale now (the reference model's "stale for good").
+    function _observeStale() internal {
+        for (uint256 i; i < N_BORROWERS; ++i) {
+            Posting storage p = _posted[i];
+            if (p.postedAt != 0 && block.timestamp - p.postedAt > maxAgeG) p.everStale = true;
+        }
+    }
+
     function _submit(uint256 modelId, uint256[] memory xs, bytes32[] memory subjects, bytes memory proof) internal {
         ++submissions;
+        _observeStale();
+        Posting[N_BORROWERS] memory postingsBefore;
+        for (uint256 i; i < N_BORROWERS; ++i) postingsBefore[i] = _posted[i];
         (bool expected, bytes32 key) = _expected(modelId, xs, subjects, proof);
         uint256[N_BORROWERS] memory before = _rates();
-        bool wasConsumed = gateSaysConsumed(key);
+        bytes32 recordsBefore = _records();
         bool preconditions = _preconditionsHold(modelId, xs, subjects);
         bool paused = lending.paused();
+        uint256 stepNow = lending.maxRateStepBps();
 
         bool ok;
         bytes4 err;
@@ -309,7 +379,7 @@ contract LendingHandler {
         vm.prank(address(uint160(uint256(keccak256(abi.encode(xs))))));
         try lending.submit(modelId, proof, xs, subjects) returns (bytes32 k) {
             ok = true;
-            if (k != key) ++doubleActs; // keys disagree: the reference model's replay check is void
+            if (k != key) ++keyDisagreements;
         } catch (bytes memory e) {
             err = bytes4(e);
             if (failsBy[err]++ == 0) failSelectors.push(err);
@@ -319,17 +389,20 @@ contract LendingHandler {
         if (ok) {
             ++actedSubmissions;
             actedKeys.push(key);
-            if (wasConsumed || consumedG[key]) ++doubleActs;
             if (!preconditions) ++actsWithoutPreconditions;
             if (paused) ++movedWhilePaused;
-            if (!expected) {
-                ++unexpectedSuccesses;
+            if (!expected) ++unexpectedSuccesses;
+            for (uint256 s; s < subjects.length; ++s) {
+                Posting memory p = postingsBefore[_index(subjects[s])];
+                if (p.consumed) ++doubleActs;
+                if (p.postedAt == 0 || p.publisherId == 0 || p.publisherId != publisherIdG) ++voidActs;
+                if (p.everStale) ++revivedStale;
+                _posted[_index(subjects[s])].consumed = true;
             }
-            _markActed(key);
             _lastModel = modelId;
             _lastInstances = xs;
             _lastSubjects = subjects;
-            _checkSteps(before);
+            _checkSteps(before, stepNow);
             for (uint256 i; i < N_BORROWERS; ++i) {
                 if (after_[i] != rateG[borrower(i)]) ++rateDisagreements;
             }
@@ -342,8 +415,9 @@ contract LendingHandler {
                 if (after_[i] != before[i]) ++changedOnFailure;
                 rateG[borrower(i)] = before[i]; // undo the reference model's tentative updates
             }
-            if (gateSaysConsumed(key) != wasConsumed) ++changedOnFailure;
+            if (_records() != recordsBefore) ++changedOnFailure;
         }
+        if (!postingsAgree()) ++doubleActs;
         for (uint256 i; i < N_BORROWERS; ++i) {
             uint256 r = after_[i];
             if (r != INITIAL && (r < BASE || r > BASE + SLOPE)) ++boundViolations;
@@ -351,17 +425,38 @@ contract LendingHandler {
         _checkPaused();
     }
 
-    /// @dev Each update (a RateUpdated event; one submission may update a borrower once per slot it fills)
-    ///      moves the borrower's rate by at most STEP, to a rate within [BASE, BASE + SLOPE].
-    function _checkSteps(uint256[N_BORROWERS] memory running) internal {
+    /// @dev Every borrower's subject record, hashed: a refused submission must leave them all as they were.
+    function _records() internal view returns (bytes32 h) {
+        for (uint256 i; i < N_BORROWERS; ++i) {
+            h = keccak256(abi.encode(h, lending.subjectRecord(bytes32(uint256(uint160(borrower(i)))))));
+        }
+    }
+
+    /// @dev Each update (a RateUpdated event; one submission updates a borrower once, whatever slots it fills)
+    ///      moves the borrower's rate by at most the step, to a rate within [BASE, BASE + SLOPE]; a clamped one
+    ///      (RateStepLimited) moves exactly one step toward the target it names.
+    function _checkSteps(uint256[N_BORROWERS] memory running, uint256 step) internal {
         Vm.Log[] memory logs = vm.getRecordedLogs();
         bytes32 rateUpdated = keccak256("RateUpdated(address,uint256)");
+        bytes32 rateLimited = keccak256("RateStepLimited(address,uint256)");
+        bool limited;
+        uint256 target;
         for (uint256 j; j < logs.length; ++j) {
-            if (logs[j].emitter != address(lending) || logs[j].topics[0] != rateUpdated) continue;
+            if (logs[j].emitter != address(lending)) continue;
+            if (logs[j].topics[0] == rateLimited) {
+                (limited, target) = (true, abi.decode(logs[j].data, (uint256)));
+                continue;
+            }
+            if (logs[j].topics[0] != rateUpdated) continue;
             uint256 i = _index(logs[j].topics[1]);
             uint256 next = abi.decode(logs[j].data, (uint256));
             uint256 moved = next > running[i] ? next - running[i] : running[i] - next;
-            if (moved > STEP) ++stepViolations;
+            if (moved > step) ++stepViolations;
+            if (limited) {
+                // one full step, toward the target, not reaching it
+                if (moved != step || (target > running[i]) != (next > running[i]) || next == target) ++stepViolations;
+                limited = false;
+            }
             if (next < BASE || next > BASE + SLOPE) ++boundViolations;
             running[i] = next;
         }
@@ -380,22 +475,22 @@ contract LendingHandler {
             Posting memory p = _posted[_index(subjects[s])];
             postedAts[s] = p.postedAt;
             bool matches = modelId == 3 ? (p.hashed && xs[0] == p.a) : (!p.hashed && xs[2 * s] == p.a && xs[2 * s + 1] == p.b);
-            if (p.postedAt == 0 || !matches || block.timestamp - p.postedAt > maxAgeG) ok = false;
+            if (p.postedAt == 0 || !matches || p.everStale || block.timestamp - p.postedAt > maxAgeG) ok = false;
+            if (p.consumed || p.publisherId != publisherIdG || publisherIdG == 0) ok = false;
         }
         if (modelId == 3 && xs[1] != PARAM_HASH) ok = false;
         key = statementKey(modelId, postedAts, xs, subjects);
-        if (_replayBlocked(key)) ok = false;
         if (keccak256(proof) != keccak256(MockProofs.proofFor(xs))) ok = false;
         if (!ok) return (false, key);
         for (uint256 s; s < slots; ++s) {
+            if (s == 1 && subjects[1] == subjects[0]) continue; // a padded batch acts once per subject
             uint256 felt = modelId == 3 ? xs[3] : xs[4 + s];
             if (felt > 128) return (false, key); // PD > 1, or negative (a felt above (P - 1) / 2)
             address who = address(uint160(uint256(subjects[s])));
             uint256 target = BASE + (felt * 1e18 / 128) * SLOPE / 1e18;
             uint256 current = rateG[who];
-            uint256 step = target > current ? target - current : current - target;
-            if (step > STEP) return (false, key);
-            rateG[who] = target;
+            uint256 next = target > current + stepG ? current + stepG : current > target + stepG ? current - stepG : target;
+            rateG[who] = next;
         }
     }
 
@@ -411,7 +506,8 @@ contract LendingHandler {
             RiskAdjustedLending.SubjectRecord memory r = lending.subjectRecord(subjects[s]);
             bytes32 c = modelId == 3 ? bytes32(xs[0]) : Felts.commitment(Felts.pair(xs[2 * s], xs[2 * s + 1]));
             if (r.postedAt == 0 || r.commitmentDigest != lending.commitmentDigest(c)) return false;
-            if (block.timestamp - r.postedAt > lending.maxFeatureAge()) return false;
+            if (r.publisherId == 0 || !lending.isActivePublisherId(r.publisherId)) return false;
+            if (r.postedAt < lending.staleBefore() || block.timestamp - r.postedAt > lending.maxFeatureAge()) return false;
         }
         return true;
     }

@@ -18,11 +18,27 @@ contract LendingInvariants is StdInvariant, Test {
         targetContract(address(handler));
     }
 
-    /// @notice A statement acts at most once, and every statement that acted stays consumed.
-    function invariant_statementActsAtMostOnce() public view {
-        assertEq(handler.doubleActs(), 0, "a statement acted twice");
-        uint256 n = handler.actedKeyCount();
-        for (uint256 i; i < n; ++i) assertTrue(handler.gateSaysConsumed(handler.actedKeys(i)), "key unconsumed");
+    /// @notice A posting acts at most once, whatever the model (replays and other models' proofs about a
+    ///         consumed posting are refused), and the gate's postings are the reference model's.
+    function invariant_postingActsAtMostOnce() public view {
+        assertEq(handler.doubleActs(), 0, "a posting acted twice");
+        assertEq(handler.keyDisagreements(), 0, "statement key");
+        assertTrue(handler.postingsAgree(), "the gate's postings differ from the reference model's");
+    }
+
+    /// @notice A withdrawn posting, or one of a revoked publisher id, never acts.
+    function invariant_voidPostingsNeverAct() public view {
+        assertEq(handler.voidActs(), 0, "a withdrawn or revoked publisher's posting acted");
+    }
+
+    /// @notice A posting once stale never acts, however the owner raises maxFeatureAge later.
+    function invariant_raisingMaxAgeNeverRevivesStale() public view {
+        assertEq(handler.revivedStale(), 0, "a stale posting was revived");
+    }
+
+    /// @notice renounceOwnership always reverts, for the gate and the registry, whoever calls.
+    function invariant_renounceOwnershipAlwaysReverts() public view {
+        assertEq(handler.renounced(), 0, "ownership renounced");
     }
 
     /// @notice Nothing acts without an accepted, active model and, for every slot, a fresh posting matching
@@ -31,7 +47,8 @@ contract LendingInvariants is StdInvariant, Test {
         assertEq(handler.actsWithoutPreconditions(), 0, "acted without its preconditions");
     }
 
-    /// @notice Each update moves a borrower's rate by at most the breaker's step, and rates stay within
+    /// @notice Each update moves a borrower's rate by at most the (owner-set) breaker's step, a clamped update
+    ///         exactly one step toward its target (the reference model checks the exact rate), and rates stay within
     ///         [base, base + slope] (or the initial rate before a borrower's first update).
     function invariant_rateMovesAtMostStepAndStaysInBounds() public view {
         assertEq(handler.stepViolations(), 0, "a rate moved beyond the breaker's step");
@@ -62,6 +79,10 @@ contract LendingInvariants is StdInvariant, Test {
         assertEq(handler.lending().owner(), address(handler), "gate owner");
         assertEq(handler.registry().owner(), address(handler), "registry owner");
         assertEq(uint256(handler.lending().maxFeatureAge()), uint256(handler.maxAgeG()), "max feature age");
+        assertEq(uint256(handler.lending().maxRateStepBps()), uint256(handler.stepG()), "rate step");
+        assertEq(uint256(handler.lending().publisherIdOf(handler.PUBLISHER())), uint256(handler.publisherIdG()), "publisher id");
+        assertEq(uint256(handler.lending().publisherIdCount()), uint256(handler.publisherIdCountG()), "publisher ids");
+        assertEq(uint256(handler.lending().publisherIdOf(handler.STRANGER())), 0, "stranger's publisher id");
         assertFalse(handler.lending().isFeaturePublisher(handler.STRANGER()), "stranger became a publisher");
         assertEq(handler.registry().modelCount(), handler.modelCountG(), "model count");
         assertEq(handler.lending().paused(), handler.pausedG(), "paused flag");
@@ -81,11 +102,13 @@ contract LendingInvariants is StdInvariant, Test {
     }
 
     /// @notice Not vacuous: the handler's honest path (post fresh features, submit a valid proof) acts, and
-    ///         the same statement replayed does not.
+    ///         the same statement replayed, or proven by another accepted model, does not.
     function test_honestPathActs() public {
         handler.postThenSubmit(0, 1, 0x0102, 64, 64, 0x1000000888);
         assertEq(handler.actedSubmissions(), 1, "the honest path did not act");
-        handler.replay();
+        handler.replay(false);
+        handler.ownerModel(1, 0); // accept model 2
+        handler.replay(true);
         assertEq(handler.actedSubmissions(), 1, "a replay acted");
         assertEq(handler.unexpectedFailures() + handler.unexpectedSuccesses(), 0, "reference model disagrees");
     }
