@@ -102,10 +102,23 @@ def read_json(path: str | os.PathLike, what: str = "JSON file"):
         raise UsageError(f"{what} is a directory, expected a file: {p}") from None
     except UnicodeDecodeError as e:
         raise UsageError(f"{what} {p} is not UTF-8 text (byte {e.start}): not a JSON file") from None
+    return loads_json(text, f"{what} {p}")
+
+
+def loads_json(text: str, where: str):
+    """json.loads with every way a text can fail to be a JSON value a UsageError naming `where`: syntax
+    errors, integers longer than Python's digit limit (a ValueError), nesting deep enough to exhaust the
+    recursion limit."""
+    from .errors import UsageError
+
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise UsageError(f"{what} {p} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+        raise UsageError(f"{where} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise UsageError(f"{where} is nested too deeply to be read as JSON") from None
+    except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        raise UsageError(f"{where} is not usable JSON: {str(e).splitlines()[0][:120]}") from None
 
 
 def _umask() -> int:
