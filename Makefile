@@ -16,7 +16,7 @@ MODEL       ?= credit_risk
 ARGS        ?=
 PYTEST_ARGS ?=
 
-.PHONY: install circuit demo test test-fast bench clean lint
+.PHONY: install circuit demo test test-fast bench reliability clean lint
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
@@ -51,9 +51,15 @@ test-fast: install
 bench: install
 	$(ZKINFER) bench --out bench/results.json
 
+# Reliability and adversarial checks with counted results into bench/reliability.json (full figures;
+# `make test` runs the short form). RELIABILITY_ARGS="--only crash_resume" runs one check.
+RELIABILITY_ARGS ?=
+reliability: install
+	$(ZKINFER) reliability --out bench/reliability.json $(RELIABILITY_ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check pipeline tests models
 
 clean:
-	rm -rf circuits/*/ bench/results.json runs/ .pytest_cache deployments/31337.json verifier_contracts/out .zkinfer
+	rm -rf circuits/*/ bench/results.json bench/reliability.json runs/ .pytest_cache deployments/31337.json verifier_contracts/out .zkinfer
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -38,7 +38,7 @@ def canonical_json(obj) -> bytes:
 
 
 @contextmanager
-def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(final: str | os.PathLike, crash_point: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `final`; on success rename it over `final`, on error remove it.
 
     For writers that want a path rather than a file object (ezkl writes its own files).
@@ -52,6 +52,10 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         _fsync_file(tmp_path)
+        if crash_point:
+            from . import faults
+
+            faults.point(crash_point)
         os.replace(tmp_path, final)
         _fsync_dir(final.parent)
     except BaseException:
@@ -59,19 +63,19 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, crash_point: str | None = None) -> Path:
+    with atomic_path(path, crash_point) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    return write_bytes_atomic(path, text.encode())
+def write_text_atomic(path: str | os.PathLike, text: str, crash_point: str | None = None) -> Path:
+    return write_bytes_atomic(path, text.encode(), crash_point)
 
 
-def write_json_atomic(path: str | os.PathLike, obj, indent: int | None = 2) -> Path:
+def write_json_atomic(path: str | os.PathLike, obj, indent: int | None = 2, crash_point: str | None = None) -> Path:
     text = json.dumps(obj, indent=indent, allow_nan=False)
-    return write_text_atomic(path, text + "\n")
+    return write_text_atomic(path, text + "\n", crash_point)
 
 
 def write_with(path: str | os.PathLike, writer: Callable[[Path], object]):

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import EZKL_VERSION, __version__, installed_ezkl_version, require_ezkl, resources
+from . import EZKL_VERSION, __version__, faults, installed_ezkl_version, require_ezkl, resources
 from . import fidelity as fidelity_mod
 from . import inputs as inputs_mod
 from . import keys as keys_mod
@@ -403,6 +403,7 @@ def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, 
     (out_dir / manifest_mod.MANIFEST).unlink(missing_ok=True)
     for name in artifact_names:
         os.replace(staging / name, out_dir / name)
+        faults.point("build-install")
     write_json_atomic(out_dir / manifest_mod.MANIFEST, manifest)
     m = manifest_mod.load(out_dir)
     _say(progress, f"built {out_dir} in {timings['total']:.1f} s (circuit id {m.circuit_id[:16]}...)")
