@@ -60,7 +60,7 @@ from .export import OnnxSignature, inspect
 log = logging.getLogger(__name__)
 
 FAILED_REPORT = "fidelity.failed.json"
-STAGING = ".staging"
+STAGING = manifest_mod.STAGING
 N_SAMPLES_SAVED = 5
 TASKS = ("classification", "regression")
 # The calibration data as ezkl is given it (prescaled where the graph was): lives in staging only.
@@ -252,6 +252,7 @@ def build_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, ou
             return BuildResult(manifest=existing, rebuilt=False, fidelity=existing.data["fidelity"])
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_mod.finish_install(out_dir)  # a previous build killed while publishing: keep its circuit whole
     staging = out_dir / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -399,12 +400,15 @@ def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, 
 
     manifest["circuit_id"] = manifest_mod.circuit_id(manifest, read_json(staging / manifest_mod.SETTINGS))
 
-    # Publish: the old manifest goes first, the new one last, so no manifest ever describes a mix.
+    # Publish: the new manifest is staged first (so a build killed from here on is finished by the next
+    # reader: `manifest.finish_install`), the old one goes, the artifacts move, the new manifest comes last,
+    # so no manifest ever describes a mix.
+    write_json_atomic(staging / manifest_mod.MANIFEST, manifest)
     (out_dir / manifest_mod.MANIFEST).unlink(missing_ok=True)
     for name in artifact_names:
         os.replace(staging / name, out_dir / name)
         faults.point("build-install")
-    write_json_atomic(out_dir / manifest_mod.MANIFEST, manifest)
+    os.replace(staging / manifest_mod.MANIFEST, out_dir / manifest_mod.MANIFEST)
     m = manifest_mod.load(out_dir)
     _say(progress, f"built {out_dir} in {timings['total']:.1f} s (circuit id {m.circuit_id[:16]}...)")
     return BuildResult(manifest=m, rebuilt=True, fidelity=report)

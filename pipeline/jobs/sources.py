@@ -17,9 +17,11 @@ distinct inputs share an id in practice). The same input submitted twice, from a
 is one job and is proven once; every label it was submitted under is recorded. The input hash is the one a
 proof file carries (`zkinfer.input_sha256`), which ties a proof file to its job.
 
-A row that is not a valid input (bad JSON, wrong length, NaN or inf, not a number) becomes a failed job
-with a reason naming the file and line; the rest of the file is still read. Only a file that cannot be read
-at all, or a CSV header that does not fit the circuit, is a usage error.
+A row that is not a valid input (bad JSON, wrong length, NaN or inf, not a number, a line that is not UTF-8,
+an over-long CSV cell) becomes a failed job with a reason naming the file and line; the rest of the file is
+still read. Only a file that cannot be read at all (missing, a directory, binary from its first line), or a
+CSV header that does not fit the circuit, is a usage error. CSV records are one line each (no quoted
+newlines: feature values never need them).
 """
 
 from __future__ import annotations
@@ -115,8 +117,13 @@ def _lines(p: Path) -> Iterator[tuple[int, str | None]]:
 
 
 def _read_jsonl(p: Path, circuit_id: str, parse_input, key: bytes | None) -> Iterator[JobSpec]:
+    seen_text = False
     for lineno, line in _lines(p):
         where = f"{p.name} line {lineno}"
+        if line is None and not seen_text:
+            # The first line already is not text: a binary or mis-encoded file, not a file with a bad row.
+            raise UsageError(f"inputs file {p} is not UTF-8 text (line {lineno})")
+        seen_text = seen_text or bool(line and line.strip())
         if line is None:
             yield _bad(circuit_id, where, None, f"{where}: not UTF-8", f"{where}: not UTF-8 text")
             continue

@@ -34,16 +34,17 @@ class Sizes:
     mutant_bytes: int = 200        # random single-byte mutants (off and on chain)
     fuzz_examples: int = 1000      # hypothesis cases
     batch_kills: int = 5           # SIGKILLs of a batch
-    batch_rows: int = 12
-    build_kills: int = 3           # SIGKILLs of a build (plus one at the install crash point)
-    ray_rows: int = 8
+    batch_rows: int = 8
+    build_kills: int = 3           # SIGKILLs of a build at random moments
+    install_crash: bool = True     # plus one at the build-install crash point (reported apart)
+    ray_rows: int = 6
     tamper_rounds: int = 3         # random bytes per artifact
     seed: int = 13
 
 
 FULL = Sizes()
-SHORT = Sizes(mutant_bytes=20, fuzz_examples=100, batch_kills=2, batch_rows=3, build_kills=1, ray_rows=4,
-              tamper_rounds=1)
+SHORT = Sizes(mutant_bytes=20, fuzz_examples=100, batch_kills=2, batch_rows=3, build_kills=1, install_crash=False,
+              ray_rows=3, tamper_rounds=1)
 
 
 def run(out_path: str | os.PathLike = DEFAULT_PATH, sizes: Sizes = FULL,
@@ -81,15 +82,15 @@ def run(out_path: str | os.PathLike = DEFAULT_PATH, sizes: Sizes = FULL,
         state = work / "anvil"
         node = chain.chain_up(state=state)
         try:
-            record(mutation.onchain(s.dir, proof_path, node.rpc_url, work / "onchain", sizes.mutant_bytes,
-                                    sizes.seed))
+            record(mutation.onchain(s.dir, node.rpc_url, _fresh(work / "onchain"), sizes.mutant_bytes, sizes.seed))
         finally:
             chain.chain_down(state=state)
     if "crash_resume" in chosen:
         t0 = time.perf_counter()
         b = crash.batch_kills(s.dir, s.features(rng, sizes.batch_rows), _fresh(work / "crash"), sizes.batch_kills,
                               sizes.seed)
-        k = crash.build_kills(_fresh(work / "buildkill"), sizes.build_kills, sizes.seed)
+        k = crash.build_kills(_fresh(work / "buildkill"), sizes.build_kills, sizes.seed,
+                              crash_install=sizes.install_crash)
         record(_combine_crash(b, k, time.perf_counter() - t0))
     if "ray_node_loss" in chosen:
         record(ray_loss.run(s.dir, s.features(rng, sizes.ray_rows), _fresh(work / "ray")))
@@ -118,10 +119,8 @@ def _combine_crash(batch: CheckResult, build: CheckResult, seconds: float) -> Ch
     ok = kills - bk.get("build-kill", {}).get("failures", 0)
     inst = build.details.get("install_window")
     rebuild = "clean" if not bk.get("rebuild", {}).get("failures") else "FAILED"
-    left = ("a usable circuit" if inst and inst["usable_after"]
-            else f"no usable circuit: {str(inst and inst['problem'])[:120]}")
-    r.notes = (f"{batch.notes}. Builds: {kills} killed at random moments, previous (or completed) circuit "
-               f"usable after {ok} of {kills}; rebuild {rebuild}"
-               + (f"; a kill inside the install window (crash point build-install) left {left} (reported, not "
-                  "counted)" if inst else ""))
+    r.notes = (f"{batch.notes}. Builds: {kills} killed at random moments"
+               + (" and 1 at the crash point inside the install (files being moved into place)" if inst else "")
+               + f": a usable circuit (the previous or the finished one) after "
+               f"{ok + bool(inst and inst['usable_after'])} of {kills + bool(inst)}; rebuild {rebuild}")
     return r

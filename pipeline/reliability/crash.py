@@ -247,6 +247,7 @@ def build_kills(root: Path, kills: int = 3, seed: int = 13, max_wait_s: float = 
         code = p.wait(timeout=900)
         _kill_group(p)
         why = usable()
+        res.case(why is None, "build-install", f"build killed while installing its files: {why}")
         events.append({"kill": "crash point build-install (2nd file)", "exit": code, "usable_after": why is None,
                        "problem": why})
         res.details["install_window"] = events[-1]

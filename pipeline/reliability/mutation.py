@@ -148,19 +148,26 @@ ONCHAIN_KINDS = ("byte", "instance+1", "instance-1", "swap", "truncate", "callda
 BORROWER = "0x00000000000000000000000000000000000b0B01"
 
 
-def onchain(circuit_dir: Path, proof_path: Path, rpc_url: str, work: Path, n_bytes: int = 200,
-            seed: int = 13) -> CheckResult:
+def onchain(circuit_dir: Path, rpc_url: str, work: Path, n_bytes: int = 200, seed: int = 13) -> CheckResult:
     """Every calldata-changing mutant sent to the deployed verifier (`verifyProof` as a call) and to the
     lending gate (`zkinfer submit`'s library call, a real transaction) on a real anvil; then the original
-    is submitted and must be acted on. Goes through `pipeline.chain`'s public functions only."""
+    is submitted and must be acted on. Goes through `pipeline.chain`'s public functions only.
+
+    The proof is of `subject.ONCHAIN_FEATURES`, whose probability of default sets a first rate within the
+    lending terms' circuit breaker (a sample far from the initial rate is refused with RateStepTooLarge)."""
     from .. import chain
     from .. import manifest as manifest_mod
     from ..errors import ZkinferError
     from ..prooffile import Calldata
 
     t0 = time.perf_counter()
+    from ..prove import Prover
+    from .subject import ONCHAIN_FEATURES
+
     res = CheckResult("proof_mutation_onchain")
     work.mkdir(parents=True, exist_ok=True)
+    proof_path = work / "proof.json"
+    Prover(circuit_dir).prove([list(ONCHAIN_FEATURES)], proof_path)
     ddir = work / "deployments"
     d = chain.deploy(circuit_dir, rpc_url, "lending", deployments_dir=ddir)
     chain.post_features([proof_path], rpc_url, subjects=[BORROWER], deployments_dir=ddir)

@@ -17,6 +17,8 @@ WEIGHTS = (1.0, 0.5, -0.5, 0.25)
 BIAS = 0.0
 BOX = 4.0
 SCALE = 7
+# A borrower whose PD (about 0.54) gives a first rate within the default lending terms' circuit breaker.
+ONCHAIN_FEATURES = (0.1, 0.2, 0.3, 0.4)
 
 
 @dataclass(frozen=True)
