@@ -54,14 +54,14 @@ def run(out_path: str | os.PathLike = DEFAULT_PATH, sizes: Sizes = FULL,
     from .. import chain, prove
     from . import crash, fuzz, mutation, ray_loss, subject, tampering
 
-    work = Path(work).resolve()
-    work.mkdir(parents=True, exist_ok=True)
     chosen = only or CHECKS
     unknown = [c for c in chosen if c not in CHECKS]
     if unknown:
         from ..errors import UsageError
 
         raise UsageError(f"unknown check(s) {', '.join(unknown)}: choose from {', '.join(CHECKS)}")
+    work = Path(work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
     say(f"building the subject circuit in {work}")
     s = subject.build(work)
     sample = tampering.sample_input(s.dir, work / "sample.json")
