@@ -54,7 +54,14 @@ from .compile import (
     Visibility,
     settings_and_compile,
 )
-from .errors import ArtifactMismatchError, FidelityError, ResourceLimitError, UnsupportedModelError, UsageError
+from .errors import (
+    ArtifactMismatchError,
+    FidelityError,
+    InputError,
+    ResourceLimitError,
+    UnsupportedModelError,
+    UsageError,
+)
 from .export import OnnxSignature, inspect
 
 log = logging.getLogger(__name__)
@@ -146,7 +153,17 @@ def _load_samples(path: Path, sig: OnnxSignature, variables: dict, what: str) ->
         obj = {**obj, "input_data": data[: len(sizes)]}
     flat = inputs_mod.parse_input_data(obj, str(path), sizes, [t.elem_type == "bool" for t in sig.inputs])
     inputs_mod.count_samples(flat, sizes, shapes, str(path))
+    for i, (values, t) in enumerate(zip(flat, sig.inputs, strict=True)):
+        limit = _FLOAT_LIMITS.get(t.elem_type)
+        bad = next((j for j, v in enumerate(values) if limit is not None and abs(v) > limit), None)
+        if bad is not None:
+            raise InputError(f"{path} input_data[{i}] value {bad} ({values[bad]:.6g}) is beyond the largest "
+                             f"{t.elem_type} ({limit:.6g}) the model's input '{t.name}' can hold")
     return _Data(inputs_mod.split_samples(flat, sizes), obj.get("output_data"))
+
+
+# The largest finite value of each float input type: a larger one becomes infinity when the model reads it.
+_FLOAT_LIMITS = {"float": 3.4028234663852886e38, "float16": 65504.0, "bfloat16": 3.3895313892515355e38}
 
 
 def _n_classes(sig: OnnxSignature, variables: dict, task: str | None) -> int | None:

@@ -24,6 +24,7 @@ from .common import run_cli
 from .report import CheckResult
 
 HANG_S = 120.0
+_PY_WARNING = re.compile(r"\S+\.py:\d+: \w*Warning")
 _WHERE = re.compile(r"\S+\.(jsonl|csv) line \d+")
 IN_RANGE = 3.5  # inside the subject's calibrated box
 
@@ -91,12 +92,15 @@ def _judge(r, expected: tuple[int, ...], name: str | None) -> tuple[bool, str]:
         return False, f"took {r.seconds:.0f} s (hang)"
     if r.code not in expected:
         return False, f"exit {r.code}: {(r.err or r.out).strip()[:160]}"
+    if _PY_WARNING.search(r.err):
+        return False, f"a Python warning reached the terminal: {_PY_WARNING.search(r.err).group(0)}"
     if r.code == 2:
-        lines = [ln for ln in r.err.splitlines() if ln.strip()]
-        if len(lines) != 1 and not any(ln.startswith("Error") for ln in lines):
-            return False, f"{len(lines)} lines on stderr: {r.err.strip()[:160]}"
-        if name and name not in r.err and "Error" not in r.err:
-            return False, f"message does not name {name}: {r.err.strip()[:160]}"
+        # Progress lines (a build's steps) may come first; the error itself is one line.
+        errors = [ln for ln in r.err.splitlines() if ln.startswith(("error:", "Error:"))]
+        if len(errors) != 1:
+            return False, f"{len(errors)} error lines on stderr: {r.err.strip()[:160]}"
+        if name and name not in errors[0] and not errors[0].startswith("Error:"):
+            return False, f"message does not name {name}: {errors[0][:160]}"
     return True, ""
 
 
