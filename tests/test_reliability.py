@@ -107,6 +107,11 @@ def test_report_merges_entries_by_name(tmp_path):
     lines = report.table(data)
     assert lines[0].split() == ["test", "cases", "failures", "notes"] and len(lines) == 3
     assert r.failures == 1 and r.details["failure_examples"] == ["accepted: byte 3"]
+    entry = tmp_path / "forge.json"
+    entry.write_text(json.dumps({"name": "solidity_invariants", "cases": 9, "failures": 0, "notes": "again"}))
+    assert report.main([str(entry), "--out", str(path)]) == 0
+    assert [t["cases"] for t in report.load(path)["tests"]] == [7, 9]
+    assert report.main([str(tmp_path / "missing.json"), "--out", str(path)]) == 2
 
 
 # ---- short forms of the checks, on real components (slow)

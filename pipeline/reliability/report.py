@@ -87,3 +87,35 @@ def table(data: dict) -> list[str]:
     w1 = max(len(r[1]) for r in rows)
     w2 = max(len(r[2]) for r in rows)
     return [f"{a:<{w0}}  {b:>{w1}}  {c:>{w2}}  {d}" for a, b, c, d in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipeline.reliability.report ENTRY.json [--out bench/reliability.json]`: merge one entry
+    (or a list of entries) written by another tool, e.g. the Solidity suite's `solidity_invariants`."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = DEFAULT_PATH
+    if "--out" in args:
+        i = args.index("--out")
+        out = Path(args[i + 1])
+        del args[i:i + 2]
+    if len(args) != 1:
+        print("usage: python -m pipeline.reliability.report ENTRY.json [--out FILE]", file=sys.stderr)
+        return 2
+    try:
+        entries = json.loads(Path(args[0]).read_text())
+    except (OSError, ValueError) as e:
+        print(f"error: cannot read {args[0]}: {e}", file=sys.stderr)
+        return 2
+    entries = entries if isinstance(entries, list) else [entries]
+    if not all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries):
+        print(f"error: {args[0]}: each entry needs a \"name\"", file=sys.stderr)
+        return 2
+    for line in table(merge(entries, out)):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
