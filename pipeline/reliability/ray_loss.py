@@ -49,7 +49,9 @@ def run(circuit_dir: Path, rows: list[list[float]], work: Path, kill_after_prove
                     c = store.counts()
             except Exception:  # noqa: BLE001 (the store is not created yet)
                 continue
-            if c["proved"] >= kill_after_proved and c["running"] >= 1:
+            # Both provers busy: the node killed holds a job in flight (the one that must be retried).
+            if (c["proved"] >= kill_after_proved and c["running"] >= 2) or (
+                    c["proved"] >= len(rows) - 2 and c["running"] >= 1):
                 victim = nodes[0]
                 killed.update(node=victim.unique_id, at_proved=c["proved"], t=round(time.perf_counter() - t0, 1))
                 cluster.remove_node(victim, allow_graceful=False)
