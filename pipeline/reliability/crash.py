@@ -227,9 +227,17 @@ def build_kills(root: Path, kills: int = 3, seed: int = 13, max_wait_s: float = 
         except Exception as e:  # noqa: BLE001
             return f"{type(e).__name__}: {e}"
 
-    for k in range(kills):
-        bias = 0.125 * (k + 1)
-        wait = rng.uniform(1.0, max_wait_s)
+    # How long an uninterrupted rebuild takes here, so kills land inside a build, not after it.
+    t_build = time.perf_counter()
+    p = _start(rebuild_argv(0.0625), _env(), log)
+    code = p.wait(timeout=900)
+    t_build = time.perf_counter() - t_build
+    res.details["uninterrupted_build_s"] = round(t_build, 1)
+    done, tries = 0, 0
+    while done < kills and tries < 3 * kills:
+        tries += 1
+        bias = 0.125 * tries
+        wait = rng.uniform(0.05 * t_build, 0.9 * t_build)
         p = _start(rebuild_argv(bias), _env(), log)
         try:
             code = p.wait(timeout=wait)
@@ -238,9 +246,12 @@ def build_kills(root: Path, kills: int = 3, seed: int = 13, max_wait_s: float = 
             _kill_group(p)
             code, killed = -signal.SIGKILL, True
         why = usable()
-        res.case(why is None, "build-kill", f"build killed at {wait:.1f} s: {why}")
         events.append({"kill_at_s": round(wait, 1), "killed": killed, "exit": code, "usable_after": why is None,
                        "problem": why})
+        if not killed:
+            continue  # it finished first: not a kill, try again
+        done += 1
+        res.case(why is None, "build-kill", f"build killed at {wait:.1f} s: {why}")
     if crash_install:
         # The moment a kill can hurt most: the finished build moving its files into place.
         p = _start(rebuild_argv(-0.25), _env({CRASH_ENV: "build-install@2"}), log)
