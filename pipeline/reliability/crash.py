@@ -99,41 +99,43 @@ def batch_kills(circuit_dir: Path, rows: list[list[float]], work: Path, kills: i
     out = work / "out"
     argv = ["batch", str(circuit_dir), str(inputs), "--out", str(out), "--workers", "1", "--threads-per-worker", "1"]
     logf = open(work / "batch.log", "ab")
-    plan = []
-    for k in range(kills):
-        # Alternate: crash points in turn (each at its n-th hit), and kills at a random moment from outside.
-        if k % 2 == 0:
-            point = CRASH_POINTS[(k // 2) % len(CRASH_POINTS)]
-            plan.append(("point", point, rng.randint(1, 3) if point != "store-commit" else rng.randint(2, 9)))
-        else:
-            plan.append(("random", None, rng.uniform(2.0, max_wait_s)))
     log_kills = []
-    done = False
-    for mode, point, arg in plan:
-        if done:
-            break
-        if mode == "point":
-            p = _start(argv, _env({CRASH_ENV: f"{point}@{arg}"}), logf)
+    n_rows = len(rows)
+    done, tries = 0, 0
+    while done < kills and tries < 4 * kills:
+        # Alternate: crash points in turn (each at its n-th hit), and kills at a random moment from outside.
+        if tries % 2 == 0:
+            point = CRASH_POINTS[(done // 2) % len(CRASH_POINTS)]
+            hit = rng.randint(1, 3) if point != "store-commit" else rng.randint(2, 9)
+            p = _start(argv, _env({CRASH_ENV: f"{point}@{hit}"}), logf)
             try:
                 code = p.wait(timeout=600)
             except subprocess.TimeoutExpired:
                 code = None
             _kill_group(p)  # its prover processes, orphaned by the coordinator's death
             killed = code == -signal.SIGKILL
-            what = f"crash point {point} (hit {arg})"
+            what = f"crash point {point} (hit {hit})"
         else:
+            wait = rng.uniform(2.0, max_wait_s)
             p = _start(argv, _env(), logf)
             try:
-                code = p.wait(timeout=arg)
+                code = p.wait(timeout=wait)
                 killed = False
             except subprocess.TimeoutExpired:
                 _kill_group(p)
                 code, killed = -signal.SIGKILL, True
-            what = f"SIGKILL at {arg:.1f} s"
+            what = f"SIGKILL at {wait:.1f} s"
+        tries += 1
         if not killed:
-            done = code == 0  # the batch finished before the kill came: nothing left to crash
-            log_kills.append({"kill": what, "happened": False, "exit": code})
+            # The batch finished before the kill came: give it more rows (same file, same OUTDIR) and go on.
+            extra = [[round(rng.uniform(-3.5, 3.5), 3) for _ in rows[0]] for _ in range(max(2, len(rows) // 2))]
+            with open(inputs, "a") as f:
+                f.writelines(json.dumps({"id": f"r{n_rows + i}", "input_data": [r]}) + "\n"
+                             for i, r in enumerate(extra))
+            n_rows += len(extra)
+            log_kills.append({"kill": what, "happened": False, "exit": code, "rows_added": len(extra)})
             continue
+        done += 1
         db = out / DB_FILE
         integrity = _integrity(db) if db.exists() else "ok"
         partial = _whole_proofs(out / PROOFS_DIR) if (out / PROOFS_DIR).exists() else []
@@ -186,7 +188,7 @@ def batch_kills(circuit_dir: Path, rows: list[list[float]], work: Path, kills: i
     res.seconds = time.perf_counter() - t0
     n_killed = sum(k["happened"] for k in log_kills)
     at_points = sum(1 for k in log_kills if k["happened"] and "point" in k["kill"])
-    res.notes = (f"{n_killed} SIGKILLs of a {len(rows)}-row batch ({at_points}"
+    res.notes = (f"{n_killed} SIGKILLs of a {n_rows}-row batch ({at_points}"
                  f" at crash points: proof temp written, proof published before recording, store commit; the "
                  f"rest at random moments), then resumed: {len(files)} of {len(expected)} proofs, "
                  f"{len(lost)} lost, {duplicated + len(extra)} duplicated, {len(not_valid)} not verifying, "
