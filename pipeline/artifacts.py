@@ -38,7 +38,7 @@ def canonical_json(obj) -> bytes:
 
 
 @contextmanager
-def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(final: str | os.PathLike, crash_point: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `final`; on success rename it over `final`, on error remove it.
 
     For writers that want a path rather than a file object (ezkl writes its own files).
@@ -52,6 +52,10 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         _fsync_file(tmp_path)
+        if crash_point:
+            from . import faults
+
+            faults.point(crash_point)
         os.replace(tmp_path, final)
         _fsync_dir(final.parent)
     except BaseException:
@@ -59,19 +63,19 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, crash_point: str | None = None) -> Path:
+    with atomic_path(path, crash_point) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    return write_bytes_atomic(path, text.encode())
+def write_text_atomic(path: str | os.PathLike, text: str, crash_point: str | None = None) -> Path:
+    return write_bytes_atomic(path, text.encode(), crash_point)
 
 
-def write_json_atomic(path: str | os.PathLike, obj, indent: int | None = 2) -> Path:
+def write_json_atomic(path: str | os.PathLike, obj, indent: int | None = 2, crash_point: str | None = None) -> Path:
     text = json.dumps(obj, indent=indent, allow_nan=False)
-    return write_text_atomic(path, text + "\n")
+    return write_text_atomic(path, text + "\n", crash_point)
 
 
 def write_with(path: str | os.PathLike, writer: Callable[[Path], object]):
@@ -102,10 +106,23 @@ def read_json(path: str | os.PathLike, what: str = "JSON file"):
         raise UsageError(f"{what} is a directory, expected a file: {p}") from None
     except UnicodeDecodeError as e:
         raise UsageError(f"{what} {p} is not UTF-8 text (byte {e.start}): not a JSON file") from None
+    return loads_json(text, f"{what} {p}")
+
+
+def loads_json(text: str, where: str):
+    """json.loads with every way a text can fail to be a JSON value a UsageError naming `where`: syntax
+    errors, integers longer than Python's digit limit (a ValueError), nesting deep enough to exhaust the
+    recursion limit."""
+    from .errors import UsageError
+
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise UsageError(f"{what} {p} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+        raise UsageError(f"{where} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise UsageError(f"{where} is nested too deeply to be read as JSON") from None
+    except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        raise UsageError(f"{where} is not usable JSON: {str(e).splitlines()[0][:120]}") from None
 
 
 def _umask() -> int:

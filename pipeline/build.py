@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import EZKL_VERSION, __version__, installed_ezkl_version, require_ezkl, resources
+from . import EZKL_VERSION, __version__, faults, installed_ezkl_version, require_ezkl, resources
 from . import blinding as blinding_mod
 from . import estimate as estimate_mod
 from . import fidelity as fidelity_mod
@@ -56,13 +56,20 @@ from .compile import (
     Visibility,
     settings_and_compile,
 )
-from .errors import ArtifactMismatchError, FidelityError, ResourceLimitError, UnsupportedModelError, UsageError
+from .errors import (
+    ArtifactMismatchError,
+    FidelityError,
+    InputError,
+    ResourceLimitError,
+    UnsupportedModelError,
+    UsageError,
+)
 from .export import OnnxSignature, inspect
 
 log = logging.getLogger(__name__)
 
 FAILED_REPORT = "fidelity.failed.json"
-STAGING = ".staging"
+STAGING = manifest_mod.STAGING
 N_SAMPLES_SAVED = 5
 TASKS = ("classification", "regression")
 # The calibration data as ezkl is given it (prescaled where the graph was): lives in staging only.
@@ -148,7 +155,17 @@ def _load_samples(path: Path, sig: OnnxSignature, variables: dict, what: str) ->
         obj = {**obj, "input_data": data[: len(sizes)]}
     flat = inputs_mod.parse_input_data(obj, str(path), sizes, [t.elem_type == "bool" for t in sig.inputs])
     inputs_mod.count_samples(flat, sizes, shapes, str(path))
+    for i, (values, t) in enumerate(zip(flat, sig.inputs, strict=True)):
+        limit = _FLOAT_LIMITS.get(t.elem_type)
+        bad = next((j for j, v in enumerate(values) if limit is not None and abs(v) > limit), None)
+        if bad is not None:
+            raise InputError(f"{path} input_data[{i}] value {bad} ({values[bad]:.6g}) is beyond the largest "
+                             f"{t.elem_type} ({limit:.6g}) the model's input '{t.name}' can hold")
     return _Data(inputs_mod.split_samples(flat, sizes), obj.get("output_data"))
+
+
+# The largest finite value of each float input type: a larger one becomes infinity when the model reads it.
+_FLOAT_LIMITS = {"float": 3.4028234663852886e38, "float16": 65504.0, "bfloat16": 3.3895313892515355e38}
 
 
 def _n_classes(sig: OnnxSignature, variables: dict, task: str | None) -> int | None:
@@ -257,6 +274,7 @@ def build_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, ou
             return BuildResult(manifest=existing, rebuilt=False, fidelity=existing.data["fidelity"])
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_mod.finish_install(out_dir)  # a previous build killed while publishing: keep its circuit whole
     staging = out_dir / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -443,11 +461,15 @@ def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, 
 
     manifest["circuit_id"] = manifest_mod.circuit_id(manifest, read_json(staging / manifest_mod.SETTINGS))
 
-    # Publish: the old manifest goes first, the new one last, so no manifest ever describes a mix.
+    # Publish: the new manifest is staged first (so a build killed from here on is finished by the next
+    # reader: `manifest.finish_install`), the old one goes, the artifacts move, the new manifest comes last,
+    # so no manifest ever describes a mix.
+    write_json_atomic(staging / manifest_mod.MANIFEST, manifest)
     (out_dir / manifest_mod.MANIFEST).unlink(missing_ok=True)
     for name in artifact_names:
         os.replace(staging / name, out_dir / name)
-    write_json_atomic(out_dir / manifest_mod.MANIFEST, manifest)
+        faults.point("build-install")
+    os.replace(staging / manifest_mod.MANIFEST, out_dir / manifest_mod.MANIFEST)
     m = manifest_mod.load(out_dir)
     _say(progress, f"built {out_dir} in {timings['total']:.1f} s (circuit id {m.circuit_id[:16]}...)")
     return BuildResult(manifest=m, rebuilt=True, fidelity=report)

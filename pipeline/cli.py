@@ -248,6 +248,26 @@ def bench_cmd(out_path, sections, models, circuits_dir, report_only):
     click.echo(f"report: {report(out_path)}")
 
 
+@cli.command("reliability")
+@click.option("--out", "out_path", default="bench/reliability.json", show_default=True,
+              type=click.Path(dir_okay=False))
+@click.option("--short", is_flag=True, help="The test suite's small case counts instead of the full figures.")
+@click.option("--only", "only", multiple=True, help="Only this check (repeatable).")
+@click.option("--work", "work_dir", default=".zkinfer/reliability", show_default=True,
+              type=click.Path(file_okay=False), help="Where the checks build, prove and crash things.")
+def reliability_cmd(out_path, short, only, work_dir):
+    """Reliability and adversarial checks with counted results (proof mutation off and on chain, malformed
+    inputs, crashes, a lost Ray node, tampered artifacts): writes OUT and prints a table."""
+    from . import reliability
+
+    data = reliability.run(out_path, reliability.SHORT if short else reliability.FULL, work_dir, tuple(only),
+                           say=_progress)
+    failures = sum(t.get("failures", 0) for t in data["tests"] if not only or t["name"] in only)
+    click.echo(f"results: {out_path}")
+    if failures:
+        sys.exit(1)
+
+
 def _echo_json(obj) -> None:
     import json
 

@@ -18,25 +18,43 @@ from .errors import InputError, UsageError
 
 
 def flatten(values, where: str, booleans: bool = False) -> list[float]:
-    """Row-major flatten of nested lists of numbers, rejecting non-numbers, NaN and infinities. With
-    `booleans` (a boolean model input), JSON true/false are its values, 1 and 0."""
+    """Row-major flatten of nested lists of numbers, rejecting non-numbers, NaN and infinities, integers too
+    large for a float, and nesting deeper than MAX_DEPTH. With `booleans` (a boolean model input), JSON
+    true/false are its values, 1 and 0."""
     out: list[float] = []
-
-    def walk(v, path):
+    # Iterative (an explicit stack), so no nesting depth can exhaust Python's recursion limit.
+    stack: list[tuple[object, str, int]] = [(values, "", 0)]
+    while stack:
+        v, path, depth = stack.pop()
         if isinstance(v, list):
-            for i, x in enumerate(v):
-                walk(x, f"{path}[{i}]")
+            if depth >= MAX_DEPTH:
+                raise InputError(f"{where}{path}: values nested more than {MAX_DEPTH} lists deep")
+            stack.extend((x, f"{path}[{i}]", depth + 1) for i, x in reversed(list(enumerate(v))))
         elif isinstance(v, bool) and booleans:  # as ezkl's input.json writes a boolean input
             out.append(1.0 if v else 0.0)
         elif isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise InputError(f"{where}{path}: expected a number, got {json.dumps(v)[:40]}")
-        elif not math.isfinite(v):
-            raise InputError(f"{where}{path}: {v} is not a finite number")
+            raise InputError(f"{where}{path}: expected a number, got {_show(v)}")
         else:
-            out.append(float(v))
-
-    walk(values, "")
+            try:
+                f = float(v)
+            except OverflowError:
+                raise InputError(f"{where}{path}: an integer of {len(str(v))} digits is too large for a "
+                                 "number the circuit can take") from None
+            if not math.isfinite(f):
+                raise InputError(f"{where}{path}: {v} is not a finite number")
+            out.append(f)
     return out
+
+
+# Deeper nesting than any tensor needs (ONNX tensors of rank > 8 are rare; ezkl writes flat lists).
+MAX_DEPTH = 32
+
+
+def _show(v) -> str:
+    try:
+        return json.dumps(v)[:40]
+    except (ValueError, TypeError, RecursionError):
+        return type(v).__name__
 
 
 def parse_input_data(obj, where: str, sizes: list[int], bool_inputs: list[bool] | None = None) -> list[list[float]]:

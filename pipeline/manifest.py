@@ -54,6 +54,8 @@ from .layout import slot_layout  # noqa: F401  (the old home of `layout.slot_lay
 
 SCHEMA = "zkinfer/manifest@1"
 MANIFEST = "manifest.json"
+# Where a build works, inside the circuit folder; its finished files are moved out of it, manifest last.
+STAGING = ".staging"
 
 # Files every built circuit directory holds, by role.
 SOURCE_ONNX = "source.onnx"  # the model as the user gave it: the fidelity gate's reference
@@ -124,11 +126,38 @@ class Manifest:
                 f"srs:       {self.srs['origin']}"]
 
 
+def finish_install(circuit_dir: str | os.PathLike) -> bool:
+    """Finish a build that was killed while moving its artifacts into place (its manifest is staged, the old
+    one already gone): move the staged files in, manifest last. True if there was one to finish. What it
+    moves is then checked like any circuit (`authenticate`, `verify_artifacts`)."""
+    d = Path(circuit_dir)
+    staged = d / STAGING / MANIFEST
+    if (d / MANIFEST).exists() or not staged.exists():
+        return False
+    try:
+        names = list(read_json(staged, "staged manifest").get("artifacts", {}))
+    except (UsageError, AttributeError):
+        return False
+    for name in names:
+        if (d / STAGING / name).exists() and name == Path(name).name:
+            try:
+                os.replace(d / STAGING / name, d / name)
+            except FileNotFoundError:  # another reader moved it first
+                pass
+    try:
+        os.replace(staged, d / MANIFEST)
+    except FileNotFoundError:
+        pass
+    return True
+
+
 def load(circuit_dir: str | os.PathLike) -> Manifest:
-    """Read DIR/manifest.json; a missing or foreign file is a UsageError naming it."""
+    """Read DIR/manifest.json; a missing or foreign file is a UsageError naming it. A build killed while
+    publishing its files is finished first (`finish_install`)."""
     d = Path(circuit_dir)
     if not d.is_dir():
         raise UsageError(f"circuit directory not found: {d}")
+    finish_install(d)
     p = d / MANIFEST
     if not p.exists():
         raise UsageError(f"{p} not found: {d} is not a built circuit (run `zkinfer circuit build` first)")

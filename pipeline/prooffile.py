@@ -174,9 +174,10 @@ class ProofFile:
                  "slots": [s.to_json() for s in self.slots] if self.slots is not None else None}
         return {**self.ezkl, **{k: v for k, v in extra.items() if v is not None}}
 
-    def write(self, path: str | os.PathLike) -> None:
-        """Write atomically: a proof file appears whole or not at all."""
-        write_json_atomic(path, self.to_json(), indent=None)
+    def write(self, path: str | os.PathLike, crash_point: str | None = None) -> None:
+        """Write atomically: a proof file appears whole or not at all. `crash_point`: the `pipeline.faults`
+        point hit between writing the temporary file and renaming it into place."""
+        write_json_atomic(path, self.to_json(), indent=None, crash_point=crash_point)
 
     def problem(self, circuit: dict, circuit_id: str) -> str | None:
         """Why this file does not describe a proof of this circuit version (its manifest's circuit and

@@ -49,6 +49,9 @@ def input_digest(input_data: list[list[float]], key: bytes | None = None) -> str
     return hmac.new(key, canonical_json(input_data), "sha256").hexdigest()
 
 
+_MAX_FIXED_POINT = 2.0 ** 100
+
+
 class Prover:
     """A circuit loaded for proving. Artifacts are checked against the manifest once per process."""
 
@@ -142,16 +145,37 @@ class Prover:
         would hang on or fail obscurely with)."""
         compiled = self.dir / manifest_mod.COMPILED
         values = to_circuit_values(flat, self.circuit.get("input_prescale"))
+        self._check_magnitude(values, where)
         if self.blinding:
             if salts is None or len(salts) != self.slots.count:
                 raise InputError(f"{where}: this circuit's inputs are hashed with each subject's salt: give one "
                                  f"salt per inference ({self.slots.count})")
             values = blinding_mod.blind(values, self.blinding, salts, self.settings.input_scales)
-        w = witness_mod.generate(values, compiled, out_path=wpath)
+        try:
+            w = witness_mod.generate(values, compiled, out_path=wpath)
+        except InputError:
+            raise
+        except ProofError as e:
+            # The input fits the circuit's shapes (parsed above) and the artifacts match the manifest, so ezkl
+            # failing to compute its witness ("General synthesis error", a panic) means the values overflow
+            # what the circuit can represent: the calibrated range.
+            raise OutOfRangeError(f"{where}: the input lies outside the range the circuit was calibrated for "
+                                  f"(ezkl cannot compute its witness: {e.message})") from None
         why = w.lookup_violation(self.settings) or witness_mod.constraint_violation(wpath, compiled)
         if why:
             raise OutOfRangeError(f"{where}: {why}")
         return w
+
+    def _check_magnitude(self, values: list[list[float]], where: str) -> None:
+        """Refuse values whose fixed-point integer round(x * 2^scale) leaves ezkl's number range (2^100 keeps
+        well inside the i128 ezkl quantizes to: beyond it ezkl panics). Far smaller values still fail the
+        witness or lookup checks, with the same message."""
+        for i, (vals, scale) in enumerate(zip(values, self.settings.input_scales, strict=False)):
+            for j, v in enumerate(vals):
+                if abs(v) * 2.0 ** scale >= _MAX_FIXED_POINT:
+                    raise OutOfRangeError(f"{where}: input {i} value {j} ({v:.6g}) lies outside the range the "
+                                          f"circuit was calibrated for (its fixed-point value at scale {scale} "
+                                          "overflows the circuit's numbers)")
 
     def check_row(self, row: list[list[float]], where: str = "input") -> str | None:
         """Why one inference cannot be proven (outside the calibrated range), or None: the row alone, in
@@ -243,6 +267,9 @@ class Prover:
                             str(self.dir / manifest_mod.PK), str(ppath), str(self.dir / manifest_mod.SRS),
                             log_path=Path(tmp) / "ezkl.log")
             except NativeFailure as e:
+                if "synthesis" in e.describe().lower():
+                    raise OutOfRangeError(f"{where}: proving failed: the input most likely lies outside the range "
+                                          f"the circuit was calibrated for ({e.describe()})") from None
                 raise ProofError(f"{where}: proving failed: {e.describe()}") from None
             ezkl_proof = json.loads(ppath.read_text())
         elapsed = time.perf_counter() - t0

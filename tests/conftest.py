@@ -56,3 +56,11 @@ def tiny_proof(tiny_circuit, tmp_path_factory):
     path = tmp_path_factory.mktemp("proofs") / "proof.json"
     Prover(tiny_circuit).prove(sample["input_data"], path)
     return path
+
+
+@pytest.fixture(scope="session")
+def reliability_subject(tmp_path_factory):
+    """The reliability checks' circuit (`pipeline.reliability.subject`: 4 features, logrows ~13), built once."""
+    from pipeline.reliability import subject
+
+    return subject.build(tmp_path_factory.mktemp("reliability"))

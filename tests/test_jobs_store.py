@@ -107,7 +107,7 @@ def test_unreadable_inputs_are_usage_errors(tmp_path):
         "rows.txt": "1,2\n",
         "empty.csv": "",
         "wide.csv": ",".join(f"f{i}" for i in range(9)) + "\n",
-        "latin1.jsonl": b'{"input_data": [[1]]}\n\xff\xfe\n',
+        "latin1.jsonl": b'\xff\xfe{"input_data": [[1]]}\n',  # not text from its first line: not an inputs file
     }
     for name, content in cases.items():
         p = tmp_path / name

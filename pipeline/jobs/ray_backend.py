@@ -96,6 +96,8 @@ class RayBackend:
         self._actor_class = ray.remote(ProverActor).options(**options)
         self._circuit_id = circuit_id
         self._bundle: dict | None = None
+        self._start_failures = 0
+        self._max_start_failures = 2 * workers
         self._slots = [self._start() for _ in range(workers)]
 
     def _start(self) -> _Slot:
@@ -143,7 +145,14 @@ class RayBackend:
                 raise ProofError(f"a Ray prover actor failed: {_first_line(e)}") from None
             except ray.exceptions.RayError as e:  # the actor is gone: its process or node died, or never started
                 if s.phase != "busy":
-                    raise ProofError(f"a Ray prover actor could not start: {_first_line(e)}") from None
+                    # Lost while loading the circuit (its node died, say): start another, a bounded number of
+                    # times, so one lost node does not end the batch; a prover that can never start does.
+                    self._start_failures += 1
+                    if self._start_failures > self._max_start_failures:
+                        raise ProofError(f"a Ray prover actor could not start ({self._start_failures} tries): "
+                                         f"{_first_line(e)}") from None
+                    self._replace(s)
+                    continue
                 outcomes.append(Outcome(s.task.pack_id, LOST, worker=s.label,
                                         reason=f"{s.task.where}: Ray actor {s.label} died: {_first_line(e)}"))
                 self._replace(s)

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import layout, prooffile
+from .. import faults, layout, prooffile
 from ..blinding import new_salt
 from ..errors import ProofError, UsageError
 from ..layout import SlotLayout
@@ -289,7 +289,8 @@ class _Coordinator:
                 raise ProofError(f"{o.pack_id}: slot {entry.slot} proves another input than job {job.id}")
             entry.job_id, entry.labels = job.id, labels[job.id]
         # File first, then the store: a crash in between leaves a file the next run adopts.
-        proof.write(self.store.out_dir / rel)
+        proof.write(self.store.out_dir / rel, crash_point="proof-temp-written")
+        faults.point("proof-published")
         self.store.mark_pack_proved(o.pack_id, rel, [(j.id, i, proof.slots[i].outputs) for i, j in enumerate(jobs)],
                                     proof.meta.prove_s, o.worker, self.run_id)
         self.summary.proved_now += len(jobs)

@@ -21,22 +21,23 @@ distinct inputs share an id in practice). The same input submitted twice, from a
 is one job and is proven once; every label it was submitted under is recorded. The input hash is the one a
 proof file carries (`zkinfer.input_sha256`), which ties a proof file to its job.
 
-A row that is not a valid input (bad JSON, wrong length, NaN or inf, not a number) becomes a failed job
-with a reason naming the file and line; the rest of the file is still read. Only a file that cannot be read
-at all, or a CSV header that does not fit the circuit, is a usage error.
+A row that is not a valid input (bad JSON, wrong length, NaN or inf, not a number, a line that is not UTF-8,
+an over-long CSV cell) becomes a failed job with a reason naming the file and line; the rest of the file is
+still read. Only a file that cannot be read at all (missing, a directory, binary from its first line), or a
+CSV header that does not fit the circuit, is a usage error. CSV records are one line each (no quoted
+newlines: feature values never need them).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..artifacts import sha256_bytes
+from ..artifacts import loads_json, sha256_bytes
 from ..errors import InputError, UsageError
 from ..prove import input_digest
 
@@ -107,26 +108,37 @@ def _bad(circuit_id: str, where: str, label, raw: str, error: str) -> JobSpec:
     return JobSpec(id=_bad_row_id(circuit_id, raw), where=where, label=label, error=error)
 
 
-def _lines(p: Path) -> Iterator[tuple[int, str]]:
+def _lines(p: Path) -> Iterator[tuple[int, str | None]]:
+    """(line number, text) of each line; text None for a line that is not UTF-8 (a bad row, not a bad file)."""
     try:
-        with open(p, encoding="utf-8", newline="") as f:
-            yield from enumerate(f, start=1)
-    except UnicodeDecodeError as e:
-        raise UsageError(f"inputs file {p} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+        with open(p, "rb") as f:
+            for lineno, raw in enumerate(f, start=1):
+                try:
+                    yield lineno, raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    yield lineno, None
     except OSError as e:
         raise UsageError(f"cannot read inputs file {p}: {e.strerror}") from None
 
 
 def _read_jsonl(p: Path, circuit_id: str, parse_input, key: bytes | None) -> Iterator[JobSpec]:
+    seen_text = False
     for lineno, line in _lines(p):
+        where = f"{p.name} line {lineno}"
+        if line is None and not seen_text:
+            # The first line already is not text: a binary or mis-encoded file, not a file with a bad row.
+            raise UsageError(f"inputs file {p} is not UTF-8 text (line {lineno})")
+        seen_text = seen_text or bool(line and line.strip())
+        if line is None:
+            yield _bad(circuit_id, where, None, f"{where}: not UTF-8", f"{where}: not UTF-8 text")
+            continue
         raw = line.strip()
         if not raw:
             continue
-        where = f"{p.name} line {lineno}"
         try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            yield _bad(circuit_id, where, None, raw, f"{where}: not valid JSON: {e.msg} (column {e.colno})")
+            obj = loads_json(raw, where)
+        except UsageError as e:
+            yield _bad(circuit_id, where, None, raw, e.message)
             continue
         label = obj.get(LABEL_COLUMN) if isinstance(obj, dict) else None
         if label is not None and (isinstance(label, bool) or not isinstance(label, (str, int))):
@@ -141,11 +153,38 @@ def _read_jsonl(p: Path, circuit_id: str, parse_input, key: bytes | None) -> Ite
         yield _good(circuit_id, where, label, input_data, key)
 
 
+# The longest CSV cell read (Python's csv module refuses cells over 128 KiB with an exception; a feature
+# value never needs more than a few dozen characters). Longer cells make their row a bad row.
+MAX_CELL_CHARS = 1 << 20
+
+
+def _csv_rows(p: Path) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """(line number, cells, error) per CSV record; a line that is not UTF-8 or not CSV is an error row."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, MAX_CELL_CHARS))
+    try:
+        for lineno, line in _lines(p):
+            if line is None:
+                yield lineno, None, "not UTF-8 text"
+                continue
+            try:
+                cells = next(csv.reader([line]), [])
+            except csv.Error as e:
+                yield lineno, None, f"not a CSV row ({e})"
+                continue
+            yield lineno, cells, None
+    finally:
+        csv.field_size_limit(limit)
+
+
 def _read_csv(p: Path, circuit_id: str, parse_input, key: bytes | None) -> Iterator[JobSpec]:
-    rows = csv.reader(line for _, line in _lines(p))
-    header = next(rows, None)
-    if header is None:
+    rows = _csv_rows(p)
+    first = next(rows, None)
+    if first is None:
         raise UsageError(f"inputs file {p} is empty: a CSV needs a header of feature names")
+    lineno, header, error = first
+    if error:
+        raise UsageError(f"inputs file {p} line {lineno} (the header): {error}")
     header = [h.strip() for h in header]
     label_col = header.index(LABEL_COLUMN) if LABEL_COLUMN in header else None
     salt_col = header.index(SALT_COLUMN) if SALT_COLUMN in header else None
@@ -162,11 +201,13 @@ def _read_csv(p: Path, circuit_id: str, parse_input, key: bytes | None) -> Itera
                              ) from None
         raise UsageError(f"{p}: {len(features)} feature columns do not fit the circuit ({e.message})") from None
 
-    for cells in rows:
-        lineno = rows.line_num
+    for lineno, cells, error in rows:
+        where = f"{p.name} line {lineno}"
+        if error:
+            yield _bad(circuit_id, where, None, f"{where}: {error}", f"{where}: {error}")
+            continue
         if not any(c.strip() for c in cells):
             continue
-        where = f"{p.name} line {lineno}"
         raw = ",".join(cells)
         label = cells[label_col].strip() if label_col is not None and label_col < len(cells) else None
         values = [c for i, c in enumerate(cells) if i not in (label_col, salt_col)]
@@ -185,6 +226,8 @@ def _read_csv(p: Path, circuit_id: str, parse_input, key: bytes | None) -> Itera
 
 
 def _number(cell: str, column: str, where: str) -> float:
+    if len(cell) > 400:
+        raise InputError(f"{where} column {column!r}: a cell of {len(cell)} characters is not a number")
     try:
         v = float(cell)
     except ValueError:

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import faults
 from ..errors import UsageError
 
 DB_FILE = "jobs.sqlite"
@@ -390,6 +391,8 @@ class _Transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, *exc) -> None:
+        if not exc_type:
+            faults.point("store-commit")
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
