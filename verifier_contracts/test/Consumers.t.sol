@@ -281,7 +281,7 @@ contract AdaptiveCouponBondTest is Test {
     function testFuzz_termsValidated(uint32 initial, uint32 floor, uint32 cap, uint32 step, int256 raise, int256 cut, uint64 len)
         public
     {
-        bool ok = floor <= cap && initial >= floor && initial <= cap && step != 0 && cut <= raise && len != 0;
+        bool ok = floor <= cap && cap <= 10_000 && initial >= floor && initial <= cap && step != 0 && cut <= raise && len != 0;
         AdaptiveCouponBond.CouponTerms memory t = AdaptiveCouponBond.CouponTerms(initial, floor, cap, step, raise, cut, 0, len);
         try new AdaptiveCouponBond(registry, address(this), 1, t) {
             assertTrue(ok, "inconsistent terms accepted");

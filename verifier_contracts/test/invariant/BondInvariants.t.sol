@@ -26,12 +26,17 @@ contract BondHandler {
     uint256 public immutable modelId;
 
     mapping(uint256 period => uint256) public adjustments;
-    mapping(uint256 period => uint256) internal _window; // posted window + 1 (0: none)
+    mapping(uint256 period => uint256) internal _window; // posted window + 1 (0: none, or withdrawn)
+    mapping(uint256 period => uint256) internal _postedAt; // the posting's time
+    mapping(uint256 period => bool) internal _consumed; // the period's posting was acted on
+    mapping(uint256 period => uint256) public startCoupon; // the coupon the period started with + 1 (0: not adjusted)
     bool public pausedG;
     uint256 public couponAtPause;
 
-    uint256 public doubleAdjustments; // a period adjusted twice
-    uint256 public stepViolations; // one adjustment moved the coupon by more than STEP
+    uint256 public doubleAdjustments; // a posting acted twice
+    uint256 public voidActs; // a withdrawn posting acted
+    uint256 public unexpectedOutcomes; // acted or refused other than the reference model says
+    uint256 public stepViolations; // an adjustment set the coupon more than STEP from the period's start
     uint256 public notCurrentPeriod; // an adjustment for a period other than the current one
     uint256 public movedWhilePaused;
     uint256 public unauthorizedChanges;
@@ -77,7 +82,23 @@ contract BondHandler {
         vm.prank(PUBLISHER);
         bond.postFeatures(subject, Felts.commitment(inputs));
         _window[p] = window + 1;
+        _postedAt[p] = block.timestamp;
+        _consumed[p] = false;
         _checkPaused();
+    }
+
+    /// @notice The publisher withdraws a period's posting (refused unless it is open).
+    function withdraw(uint256 periodSel) external {
+        uint256 p = _period(periodSel);
+        bool open = _window[p] != 0 && !_consumed[p];
+        bytes32 subject = bond.periodSubject(p);
+        vm.prank(PUBLISHER);
+        try bond.withdrawFeatures(subject) {
+            if (!open) ++unexpectedOutcomes;
+            _window[p] = 0;
+        } catch {
+            if (open) ++unexpectedOutcomes;
+        }
     }
 
     function warp(uint256 dt) external {
@@ -95,27 +116,42 @@ contract BondHandler {
         subjects[0] = bond.periodSubject(p);
         bytes memory proof = flags % 16 == 7 ? bytes("forged") : MockProofs.proofFor(xs);
         uint256 old = bond.couponBps();
-        bool wasAdjusted = bond.isPeriodAdjusted(p);
         bool paused = bond.paused();
         uint256 current = bond.currentPeriod();
+        bool wasConsumed = _consumed[p];
+        bool wasOpen = _window[p] != 0;
+        bool expected = !paused && p == current && wasOpen && !wasConsumed && xs[0] == _window[p] - 1
+            && block.timestamp - _postedAt[p] <= 6 hours && keccak256(proof) == keccak256(MockProofs.proofFor(xs));
         try bond.submit(modelId, proof, xs, subjects) {
             ++acted;
+            if (!expected) ++unexpectedOutcomes;
             if (paused) ++movedWhilePaused;
-            if (wasAdjusted || adjustments[p] != 0) ++doubleAdjustments;
+            if (wasConsumed) ++doubleAdjustments;
+            if (!wasOpen) ++voidActs;
             if (p != current) ++notCurrentPeriod;
             ++adjustments[p];
+            _consumed[p] = true;
+            if (startCoupon[p] == 0) startCoupon[p] = old + 1;
+            uint256 start = startCoupon[p] - 1;
             uint256 next = bond.couponBps();
-            uint256 moved = next > old ? next - old : old - next;
+            uint256 moved = next > start ? next - start : start - next;
             if (moved > STEP) ++stepViolations;
             int256 forecast = f * 1e18 / 128;
-            uint256 expected = old;
-            if (forecast > 3e18) expected = old + STEP > CAP ? CAP : old + STEP;
-            else if (forecast < 2e18) expected = old < FLOOR + STEP ? FLOOR : old - STEP;
-            if (next != expected) ++wrongAdjustments;
+            uint256 want = start;
+            if (forecast > 3e18) want = start + STEP > CAP ? CAP : start + STEP;
+            else if (forecast < 2e18) want = start < FLOOR + STEP ? FLOOR : start - STEP;
+            if (next != want) ++wrongAdjustments;
         } catch {
+            if (expected) ++unexpectedOutcomes;
             if (bond.couponBps() != old) ++wrongAdjustments;
         }
         _checkPaused();
+    }
+
+    /// @notice The owner tries to renounce ownership (it must always revert).
+    function ownerRenounces() external {
+        (bool ok,) = address(bond).call(abi.encodeCall(bond.renounceOwnership, ()));
+        if (ok) ++unauthorizedChanges;
     }
 
     function ownerPause(uint256 choice) external {
@@ -162,14 +198,17 @@ contract BondInvariants is StdInvariant, Test {
         targetContract(address(handler));
     }
 
-    /// @notice A period's coupon is adjusted at most once (a statement acts at most once, and re-posted
-    ///         windows of the same period do not adjust again), and only in the current period.
-    function invariant_onePeriodOneAdjustment() public view {
-        assertEq(handler.doubleAdjustments(), 0, "a period adjusted twice");
+    /// @notice A posting acts at most once and a withdrawn one never; only the current period adjusts; every
+    ///         outcome is the reference model's.
+    function invariant_onePostingOneAdjustment() public view {
+        assertEq(handler.doubleAdjustments(), 0, "a posting acted twice");
+        assertEq(handler.voidActs(), 0, "a withdrawn posting acted");
         assertEq(handler.notCurrentPeriod(), 0, "another period adjusted the coupon");
+        assertEq(handler.unexpectedOutcomes(), 0, "an outcome other than the reference model's");
     }
 
-    /// @notice Each adjustment moves the coupon by at most one step, as the rule says; it stays in [floor, cap].
+    /// @notice Each adjustment (a correction too) sets the coupon at most one step from the period's starting
+    ///         coupon, as the rule says; it stays in [floor, cap].
     function invariant_couponStepsWithinBounds() public view {
         assertEq(handler.stepViolations(), 0, "moved more than a step");
         assertEq(handler.wrongAdjustments(), 0, "moved other than the rule says");
@@ -195,15 +234,19 @@ contract BondInvariants is StdInvariant, Test {
     }
 
     /// @notice Not vacuous: posting the current period's window and submitting a valid proof adjusts the
-    ///         coupon; a second submission in the period does not.
+    ///         coupon; the same posting does not act again; a re-posting re-adjusts from the period's start.
     function test_honestPathActs() public {
         handler.post(0, 1);
         handler.submit(0, 500, 0); // forecast 500/128 > 3.0: up one step
         assertEq(handler.acted(), 1, "the honest path did not act");
         assertEq(handler.bond().couponBps(), 450, "one step up");
         handler.warp(60);
+        handler.submit(0, 500, 0);
+        assertEq(handler.acted(), 1, "a posting acted twice");
         handler.post(0, 1);
         handler.submit(0, 500, 0);
-        assertEq(handler.acted(), 1, "a period adjusted twice");
+        assertEq(handler.acted(), 2, "a re-posting did not act");
+        assertEq(handler.bond().couponBps(), 450, "from the period's start, not another step");
+        assertEq(handler.unexpectedOutcomes(), 0, "reference model");
     }
 }

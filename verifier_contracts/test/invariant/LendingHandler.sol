@@ -83,6 +83,11 @@ contract LendingHandler {
     uint256 public actedSubmissions;
     bytes32[] public actedKeys;
 
+    // a submission's snapshot (storage: the stack is full)
+    Posting[N_BORROWERS] internal _postingsBefore;
+    bytes32 internal _recordsBefore;
+    uint256 internal _stepNow;
+
     // the last acted submission, for replays
     uint256 internal _lastModel;
     uint256[] internal _lastInstances;
@@ -364,14 +369,13 @@ contract LendingHandler {
     function _submit(uint256 modelId, uint256[] memory xs, bytes32[] memory subjects, bytes memory proof) internal {
         ++submissions;
         _observeStale();
-        Posting[N_BORROWERS] memory postingsBefore;
-        for (uint256 i; i < N_BORROWERS; ++i) postingsBefore[i] = _posted[i];
+        for (uint256 i; i < N_BORROWERS; ++i) _postingsBefore[i] = _posted[i];
         (bool expected, bytes32 key) = _expected(modelId, xs, subjects, proof);
         uint256[N_BORROWERS] memory before = _rates();
-        bytes32 recordsBefore = _records();
+        _recordsBefore = _records();
         bool preconditions = _preconditionsHold(modelId, xs, subjects);
         bool paused = lending.paused();
-        uint256 stepNow = lending.maxRateStepBps();
+        _stepNow = lending.maxRateStepBps();
 
         bool ok;
         bytes4 err;
@@ -393,7 +397,7 @@ contract LendingHandler {
             if (paused) ++movedWhilePaused;
             if (!expected) ++unexpectedSuccesses;
             for (uint256 s; s < subjects.length; ++s) {
-                Posting memory p = postingsBefore[_index(subjects[s])];
+                Posting memory p = _postingsBefore[_index(subjects[s])];
                 if (p.consumed) ++doubleActs;
                 if (p.postedAt == 0 || p.publisherId == 0 || p.publisherId != publisherIdG) ++voidActs;
                 if (p.everStale) ++revivedStale;
@@ -402,7 +406,7 @@ contract LendingHandler {
             _lastModel = modelId;
             _lastInstances = xs;
             _lastSubjects = subjects;
-            _checkSteps(before, stepNow);
+            _checkSteps(before, _stepNow);
             for (uint256 i; i < N_BORROWERS; ++i) {
                 if (after_[i] != rateG[borrower(i)]) ++rateDisagreements;
             }
@@ -415,7 +419,7 @@ contract LendingHandler {
                 if (after_[i] != before[i]) ++changedOnFailure;
                 rateG[borrower(i)] = before[i]; // undo the reference model's tentative updates
             }
-            if (_records() != recordsBefore) ++changedOnFailure;
+            if (_records() != _recordsBefore) ++changedOnFailure;
         }
         if (!postingsAgree()) ++doubleActs;
         for (uint256 i; i < N_BORROWERS; ++i) {
