@@ -16,7 +16,7 @@ MODEL       ?= credit_risk
 ARGS        ?=
 PYTEST_ARGS ?=
 
-.PHONY: install circuit demo test test-fast bench bench-report clean lint solidity-test slither reliability \
+.PHONY: install circuit demo test test-long test-fast bench bench-report clean lint solidity-test slither reliability \
 	reliability-python reliability-solidity
 
 install: $(PY_STAMP) $(NPM_STAMP)
@@ -42,8 +42,12 @@ circuit: install
 demo: install
 	$(ZKINFER) demo
 
+# Everything but the `long` tests (more model kinds of kinds already covered): those run in `make test-long`.
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not long" $(PYTEST_ARGS)
+
+test-long: install
+	$(PY) -m pytest -m long $(PYTEST_ARGS)
 
 # Unit tests only (no circuit builds, chains or clusters).
 test-fast: install

@@ -62,6 +62,7 @@ def proven(manifest, tmp_path, rows=X_TEST) -> np.ndarray:
     return np.array([prove_and_verify(manifest.dir, [x.tolist()], tmp_path) for x in rows])
 
 
+@pytest.mark.long
 def test_sklearn_pipeline_scaler_and_logistic_regression(tmp_path):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -90,6 +91,7 @@ def test_random_forest_decisions_are_exact(tmp_path):
     np.testing.assert_allclose(proven(m, tmp_path), est.predict_proba(X_TEST), atol=bound)
 
 
+@pytest.mark.long
 def test_gradient_boosting_and_hist_gradient_boosting(tmp_path):
     from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingRegressor
 
@@ -130,6 +132,7 @@ def test_xgboost_json_file_through_the_cli(tmp_path):
                                atol=0.005)
 
 
+@pytest.mark.long
 def test_lightgbm_txt_file(tmp_path):
     import lightgbm as lgb
 
@@ -143,7 +146,7 @@ def test_lightgbm_txt_file(tmp_path):
     np.testing.assert_allclose(proven(m, tmp_path)[:, 0], est.predict(X_TEST), atol=bound)
 
 
-@pytest.mark.parametrize("kind", ["logistic-regression", "random-forest"])
+@pytest.mark.parametrize("kind", [pytest.param("logistic-regression", marks=pytest.mark.long), "random-forest"])
 def test_skl2onnx_graph_builds_directly(kind, tmp_path):
     """skl2onnx's graph as users write it (label + ZipMap'd probabilities, ai.onnx.ml operators), given to
     `zkinfer circuit build` as is: the proof's outputs are the label and both class probabilities."""

@@ -349,7 +349,7 @@ def qoperator_cnn(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["static_mlp", "qoperator_cnn"])
+@pytest.mark.parametrize("which", ["static_mlp", pytest.param("qoperator_cnn", marks=pytest.mark.long)])
 def test_static_quantized_circuit_proves_onnxruntimes_integers(which, request, tmp_path):
     """Static QDQ int8 MLP and QOperator uint8 per-channel CNN (QLinearConv, QLinearGlobalAveragePool, QGemm):
     the gate, against onnxruntime on the quantized graph, finds every validation output within one output
@@ -369,6 +369,7 @@ def test_static_quantized_circuit_proves_onnxruntimes_integers(which, request, t
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_dynamic_quantized_circuit(tmp_path_factory, tmp_path):
     """Dynamic quantization: the scale is computed from each input in the circuit."""
     d = tmp_path_factory.mktemp("dynamic")
@@ -382,6 +383,7 @@ def test_dynamic_quantized_circuit(tmp_path_factory, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_pytorch_quantized_circuit(tmp_path_factory, tmp_path):
     """PyTorch eager PTQ: quantized Linear-ReLU-Linear, then a float sigmoid on the dequantized logit. The
     circuit's integers are onnxruntime's but where a value lies closer to a .5 boundary than the circuit's
