@@ -285,6 +285,20 @@ contract LendingHandler {
         maxAgeG = a;
     }
 
+    /// @notice A borrower's open posting goes stale (time passes), the owner then raises maxFeatureAge past its
+    ///         age, and someone submits about it with the posted features and a valid proof: it must not act.
+    function staleThenRaise(uint256 who, uint256 pd) external {
+        uint256 i = who % N_BORROWERS;
+        Posting memory p = _posted[i];
+        if (p.postedAt == 0 || p.consumed) return;
+        if (block.timestamp - p.postedAt <= maxAgeG) vm.warp(p.postedAt + maxAgeG + 1 + pd % 1 hours);
+        _observeStale();
+        uint32 a = uint32(block.timestamp - p.postedAt + 1 hours);
+        lending.setMaxFeatureAge(a);
+        maxAgeG = a;
+        submit(p.hashed ? 4 : 0, i, i, pd, pd, 0); // model 1 or 3, the posted features, a valid proof
+    }
+
     /// @notice The owner sets the breaker's step (1 to 1500 bp).
     function ownerSetStep(uint256 step) external {
         uint32 s = uint32(1 + step % 1500);
