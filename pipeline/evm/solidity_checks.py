@@ -137,9 +137,10 @@ def reliability_entry(s: ForgeSummary) -> dict:
         "failures": len(s.failed),
         "notes": (f"forge profile {s.profile!r} (fixed seed, foundry.toml): {s.tests} tests, {s.passed} passed; "
                   f"{s.fuzz_tests} fuzz tests with {s.fuzz_runs} runs in all; {s.invariant_tests} handler-based "
-                  f"invariants (statement acts at most once; no action without an accepted active model and a "
-                  f"fresh matching posting; rate step and bounds; paused nothing moves; only owners configure; "
-                  f"outcomes match a reference model; bond one adjustment per period) over {s.invariant_runs} "
+                  f"invariants (a posting acts at most once whatever the model; no action without an accepted active "
+                  f"model and a fresh matching posting; withdrawn, revoked or stale postings never act; rate step "
+                  f"and bounds; paused nothing moves; only owners configure; renounce reverts; outcomes match a "
+                  f"reference model; bond adjusts from the period's starting coupon) over {s.invariant_runs} "
                   f"runs and {s.invariant_calls} handler calls; cases = fuzz runs + invariant calls. Verifier: a "
                   f"mock bound to the instances (the real ezkl verifier is the on-chain tests')."
                   + (f" Failed: {'; '.join(s.failed)[:500]}" if s.failed else "")),
