@@ -85,3 +85,9 @@ DEPLOYMENTS_OPTION = click.option("--deployments", "deployments_dir", default="d
                                   help="Where deployments/<chainId>.json lives.")
 SUBJECT_OPTION = click.option("--subject", "subjects", multiple=True,
                               help="Lending: a borrower address per proof slot, in order (repeatable).")
+
+# `post-features` and `submit`: proof files sent to their circuits' gates.
+PROOFS_TO_GATES = all_of([
+    click.argument("proof_paths", metavar="PROOF.json...", nargs=-1, required=True, type=click.Path(dir_okay=False)),
+    RPC_OPTION, SUBJECT_OPTION, DEPLOYMENTS_OPTION,
+])

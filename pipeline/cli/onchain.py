@@ -7,7 +7,17 @@ import sys
 
 import click
 
-from .base import DEPLOYMENTS_OPTION, RPC_OPTION, SUBJECT_OPTION, VERIFIER_OPTION, cli, echo_json, echo_lines, rpc_url
+from .base import (
+    DEPLOYMENTS_OPTION,
+    PROOFS_TO_GATES,
+    RPC_OPTION,
+    SUBJECT_OPTION,
+    VERIFIER_OPTION,
+    cli,
+    echo_json,
+    echo_lines,
+    rpc_url,
+)
 
 
 @cli.group()
@@ -81,11 +91,7 @@ def deploy_cmd(circuit_dir, rpc, consumer, verifier_mode, reusable, allow_insecu
 
 
 @cli.command("post-features")
-@click.argument("proof_paths", metavar="PROOF.json...", nargs=-1, required=True,
-                type=click.Path(dir_okay=False))
-@RPC_OPTION
-@SUBJECT_OPTION
-@DEPLOYMENTS_OPTION
+@PROOFS_TO_GATES
 def post_features_cmd(proof_paths, rpc, subjects, deployments_dir):
     """As the feature publisher, post the features the proofs are about (demo and test convenience)."""
     from dataclasses import asdict
@@ -141,11 +147,7 @@ def salt_cmd(count):
 
 
 @cli.command("submit")
-@click.argument("proof_paths", metavar="PROOF.json...", nargs=-1, required=True,
-                type=click.Path(dir_okay=False))
-@RPC_OPTION
-@SUBJECT_OPTION
-@DEPLOYMENTS_OPTION
+@PROOFS_TO_GATES
 def submit_cmd(proof_paths, rpc, subjects, deployments_dir):
     """Send proofs to their circuits' gates; print each action's effect and gas."""
     from dataclasses import asdict

@@ -47,6 +47,16 @@ def _start(argv: list[str], env: dict, log) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
 
 
+def _kill_after(p: subprocess.Popen, wait_s: float) -> tuple[int, bool]:
+    """(exit code, whether it was killed): `p` SIGKILLed, with its process group, if still running after
+    `wait_s` seconds."""
+    try:
+        return p.wait(timeout=wait_s), False
+    except subprocess.TimeoutExpired:
+        _kill_group(p)
+        return -signal.SIGKILL, True
+
+
 def _kill_group(p: subprocess.Popen) -> None:
     try:
         os.killpg(p.pid, signal.SIGKILL)
@@ -117,13 +127,7 @@ def batch_kills(circuit_dir: Path, rows: list[list[float]], work: Path, kills: i
             what = f"crash point {point} (hit {hit})"
         else:
             wait = rng.uniform(2.0, max_wait_s)
-            p = _start(argv, _env(), logf)
-            try:
-                code = p.wait(timeout=wait)
-                killed = False
-            except subprocess.TimeoutExpired:
-                _kill_group(p)
-                code, killed = -signal.SIGKILL, True
+            code, killed = _kill_after(_start(argv, _env(), logf), wait)
             what = f"SIGKILL at {wait:.1f} s"
         tries += 1
         if not killed:
@@ -240,13 +244,7 @@ def build_kills(root: Path, kills: int = 3, seed: int = 13, max_wait_s: float = 
         tries += 1
         bias = 0.125 * tries
         wait = rng.uniform(0.05 * t_build, 0.9 * t_build)
-        p = _start(rebuild_argv(bias), _env(), log)
-        try:
-            code = p.wait(timeout=wait)
-            killed = False
-        except subprocess.TimeoutExpired:
-            _kill_group(p)
-            code, killed = -signal.SIGKILL, True
+        code, killed = _kill_after(_start(rebuild_argv(bias), _env(), log), wait)
         why = usable()
         events.append({"kill_at_s": round(wait, 1), "killed": killed, "exit": code, "usable_after": why is None,
                        "problem": why})
