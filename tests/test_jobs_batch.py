@@ -77,7 +77,7 @@ BAD_ROWS = {
     "nan": "in.jsonl line 5 input_data[0][0]: nan is not a finite number",
     "text": 'in.jsonl line 6 input_data[0][3]: expected a number, got "x"',
     "huge": "in.jsonl line 7: a lookup input reaches",
-    None: "in.jsonl line 8: not valid JSON",
+    None: "in.jsonl line 8 is not valid JSON",
 }
 
 
