@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -116,13 +117,32 @@ def loads_json(text: str, where: str):
     from .errors import UsageError
 
     try:
-        return json.loads(text)
+        return _loads_bounded(text)
     except json.JSONDecodeError as e:
         raise UsageError(f"{where} is not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
     except RecursionError:
         raise UsageError(f"{where} is nested too deeply to be read as JSON") from None
     except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion"
         raise UsageError(f"{where} is not usable JSON: {str(e).splitlines()[0][:120]}") from None
+
+
+# How deep json's decoder may recurse below the caller. Its C scanner recurses once per nesting level on the C
+# stack, bounded only by the interpreter's recursion limit: with a limit some library raised (hypothesis and
+# torch's compiler do), a file of 100,000 '[' overflows the C stack and the process dies with SIGSEGV instead
+# of a RecursionError. No input zkinfer reads nests more than a few dozen levels.
+JSON_MAX_NESTING = 900
+
+
+def _loads_bounded(text: str):
+    limit = sys.getrecursionlimit()
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    sys.setrecursionlimit(min(limit, depth + JSON_MAX_NESTING))
+    try:
+        return json.loads(text)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _umask() -> int:
