@@ -211,10 +211,9 @@ def run(circuit_dir: Path, onnx: Path, calibration: Path, work: Path, examples: 
         csv_case()
         build_case()
     res.seconds = time.perf_counter() - t0
-    k = res.details["by_kind"]
     res.notes = (f"{res.cases} hypothesis cases through the real CLI (derandomized): "
-                 f"{k.get('prove', {}).get('cases', 0)} prove data files, {k.get('batch-jsonl', {}).get('cases', 0)} "
-                 f"JSONL batches, {k.get('batch-csv', {}).get('cases', 0)} CSV batches, "
-                 f"{k.get('build', {}).get('cases', 0)} circuit build data files; failures = tracebacks, hangs "
+                 f"{res.count('prove')} prove data files, {res.count('batch-jsonl')} "
+                 f"JSONL batches, {res.count('batch-csv')} CSV batches, "
+                 f"{res.count('build')} circuit build data files; failures = tracebacks, hangs "
                  f"(> {HANG_S:.0f} s), wrong exit codes, messages not naming the file/line, store not intact")
     return res

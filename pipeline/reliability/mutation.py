@@ -130,17 +130,12 @@ def offchain(circuit_dir: Path, proof_path: Path, n_bytes: int = 200, seed: int 
         original_ok = r.code == 0 and r.out.startswith("valid")
         res.case(original_ok, "original", f"the original proof: {r.describe()}")
     res.seconds = time.perf_counter() - t0
-    kinds = res.details["by_kind"]
     res.notes = (f"{res.cases - 1} mutants of one real proof refused by `zkinfer verify` "
-                 f"({kinds['byte']['cases']} random single-byte, {_n(kinds, 'instance+1') + _n(kinds, 'instance-1')} "
-                 f"instance +/-1, {_n(kinds, 'swap')} swaps, {_n(kinds, 'truncate')} truncations, "
-                 f"{_n(kinds, 'outputs') + _n(kinds, 'calldata')} edited outputs/calldata, 1 trailing byte); "
+                 f"({res.count('byte')} random single-byte, {res.count('instance+1') + res.count('instance-1')} "
+                 f"instance +/-1, {res.count('swap')} swaps, {res.count('truncate')} truncations, "
+                 f"{res.count('outputs') + res.count('calldata')} edited outputs/calldata, 1 trailing byte); "
                  f"original {'accepted' if original_ok else 'REFUSED'}; failures = accepted mutants, tracebacks")
     return res
-
-
-def _n(kinds: dict, k: str) -> int:
-    return kinds.get(k, {}).get("cases", 0)
 
 
 # Mutants that change what the chain is sent (calldata); `outputs` and `hex_proof` are off-chain copies.

@@ -30,6 +30,10 @@ class CheckResult:
     details: dict = field(default_factory=dict)  # per-kind counts, retried jobs, examples of failures
     seconds: float = 0.0
 
+    def count(self, kind: str) -> int:
+        """How many cases of `kind` were tried."""
+        return self.details.get("by_kind", {}).get(kind, {}).get("cases", 0)
+
     def case(self, ok: bool, kind: str = "cases", example: str | None = None) -> None:
         """Count one case (of `kind`) and whether it held; keep the first few failures' descriptions."""
         self.cases += 1
