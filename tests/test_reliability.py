@@ -203,6 +203,7 @@ def test_crash_resume_short(subject, tmp_path):
 def test_ray_node_loss_short(subject, tmp_path):
     from pipeline.reliability import ray_loss
 
-    r = ray_loss.run(subject.dir, subject.features(np.random.default_rng(4), 3), tmp_path)
+    r = ray_loss.run(subject.dir, subject.features(np.random.default_rng(4), 3), tmp_path,
+                     kill_after_proved=0)  # both provers busy on the first two rows: the kill lands mid-proof
     _assert_held(r)
     assert r.details["killed"] and r.details["retried_jobs"]
