@@ -43,6 +43,7 @@ from .deployments import (
 )
 from .gate import (
     GATE_EFFECT_EVENTS,
+    FeatureCommitter,
     GateHandle,
     Posting,
     Submission,
@@ -69,10 +70,10 @@ from .node import (
 from .registry import RegisteredModel, registered_model
 
 __all__ = [
-    "CONSUMERS", "DEFAULT_BOND_TERMS", "DEFAULT_DEPLOYMENTS_DIR", "DEFAULT_LENDING_TERMS",
-    "DEFAULT_MAX_FEATURE_AGE_S", "DEFAULT_STATE_DIR", "DEPLOYMENTS_SCHEMA", "GATE_EFFECT_EVENTS", "LOCAL_CHAIN_ID",
-    "OUTPUT_DECIMALS", "PRIVATE_KEY_ENV", "STATE_DIR_ENV", "Chain", "ContractRevertError", "DeployedContract",
-    "Deployment", "DeploymentsBook", "GateHandle", "LocalChain", "Posting", "RegisteredModel", "RevertDecoder",
+    "CONSUMERS", "DEFAULT_BOND_TERMS", "DEFAULT_DEPLOYMENTS_DIR", "DEFAULT_LENDING_TERMS", "DEFAULT_MAX_FEATURE_AGE_S",
+    "DEFAULT_STATE_DIR", "DEPLOYMENTS_SCHEMA", "GATE_EFFECT_EVENTS", "LOCAL_CHAIN_ID", "OUTPUT_DECIMALS",
+    "PRIVATE_KEY_ENV", "STATE_DIR_ENV", "Chain", "ContractRevertError", "DeployedContract", "Deployment",
+    "DeploymentsBook", "FeatureCommitter", "GateHandle", "LocalChain", "Posting", "RegisteredModel", "RevertDecoder",
     "Submission", "chain_down", "chain_up", "deploy", "deployments_path", "feature_commitment", "load_deployments",
     "local_chain", "open_gate", "params_commitment", "post_features", "registered_model", "slot_commitments",
     "state_dir", "subjects_for", "submit", "submit_calldata", "verification_gas", "withdraw_features",

@@ -36,26 +36,46 @@ def feature_commitment(circuit_dir: str | os.PathLike, features: list[float], sa
     inputs, flattened) and, for hashed inputs, the subject's secret salt (0x and 32 hex digits, required;
     `pipeline.blinding`): the features quantized as the circuit quantizes them, the salt's elements after
     them, then hashed like `slot_commitments`. Hex, 0x-prefixed."""
-    import ezkl
+    return FeatureCommitter(circuit_dir)(features, salt)
 
-    m = manifest_mod.load(circuit_dir)
-    hashed = layout.registry_layout(m).hashed_inputs
-    expected = layout.features_per_subject(m)
-    if len(features) != expected:
-        raise UsageError(f"{m.name} takes {expected} features per subject, got {len(features)}")
-    scale = m.circuit["input_scales"][0]
-    felts = quantize(_as_circuit_takes(m, features), scale)
-    blinding = m.circuit.get("blinding")
-    if hashed and not blinding:
-        raise UsageError(f"{m.name} hashes its inputs without a salt (built before salts): rebuild it")
-    if blinding:
-        felts += quantize(blinding_mod.element_values(blinding_mod.parse_salt(salt, "commitment"), blinding, scale),
-                          scale)
-    elif salt is not None:
-        raise UsageError(f"{m.name}'s inputs are public: a salt would hide nothing (commitments of public inputs "
-                         "are keccak256 of the values)")
-    values = [ezkl.poseidon_hash(felts)[0]] if hashed else felts
-    return "0x" + layout.commitment([felt_to_uint256(f) for f in values], hashed).hex()
+
+class FeatureCommitter:
+    """`feature_commitment` for one circuit, its manifest read once: a prover node checks every posting."""
+
+    def __init__(self, circuit_dir: str | os.PathLike):
+        self.manifest = m = manifest_mod.load(circuit_dir)
+        self.hashed = layout.registry_layout(m).hashed_inputs
+        self.features = layout.features_per_subject(m)
+        self._scale = m.circuit["input_scales"][0]
+        self._blinding = m.circuit.get("blinding")
+        if self.hashed and not self._blinding:
+            raise UsageError(f"{m.name} hashes its inputs without a salt (built before salts): rebuild it")
+
+    def __call__(self, features: list[float], salt: str | None = None) -> str:
+        import ezkl
+
+        m = self.manifest
+        if len(features) != self.features:
+            raise UsageError(f"{m.name} takes {self.features} features per subject, got {len(features)}")
+        felts = quantize(_as_circuit_takes(m, features), self._scale)
+        if self._blinding:
+            values = blinding_mod.element_values(blinding_mod.parse_salt(salt, "commitment"), self._blinding,
+                                                 self._scale)
+            felts += quantize(values, self._scale)
+        elif salt is not None:
+            raise UsageError(f"{m.name}'s inputs are public: a salt would hide nothing (commitments of public "
+                             "inputs are keccak256 of the values)")
+        values = [ezkl.poseidon_hash(felts)[0]] if self.hashed else felts
+        return "0x" + layout.commitment([felt_to_uint256(f) for f in values], self.hashed).hex()
+
+    def row(self, features: list[float], salt: str | None = None) -> dict:
+        """The subject's features as one batch row (`zkinfer batch` JSONL): one flat list per input tensor."""
+        sizes = layout.slot_layout(self.manifest.circuit).sizes
+        tensors, pos = [], 0
+        for n in sizes:
+            tensors.append(list(features[pos:pos + n]))
+            pos += n
+        return {"input_data": tensors, **({"salt": salt} if salt is not None else {})}
 
 
 def _as_circuit_takes(m: manifest_mod.Manifest, features: list[float]) -> list[float]:

@@ -7,6 +7,7 @@ User mistakes raise `ZkinferError`; `main` prints its one-line message and exits
     circuits    circuit build / estimate / zoo / list, export
     proving     prove, verify, batch, jobs
     onchain     contracts, chain, deploy, post-features, withdraw-features, commitment, salt, submit, audit
+    serving     serve (the prover node) and serve status
     tools       bench, reliability, demo
 """
 
@@ -17,7 +18,7 @@ import sys
 import click
 
 from ..errors import ZkinferError
-from . import circuits, onchain, proving, tools  # noqa: F401 (each registers its commands on `cli`)
+from . import circuits, onchain, proving, serving, tools  # noqa: F401 (each registers its commands on `cli`)
 from .base import cli
 
 __all__ = ["cli", "main"]

@@ -107,8 +107,9 @@ class OutDirLock:
     filesystems: keep OUTDIR on a local disk.)
     """
 
-    def __init__(self, out_dir: Path):
-        self.path = out_dir / LOCK_FILE
+    def __init__(self, out_dir: Path, lock_file: str = LOCK_FILE, holder: str = "`zkinfer batch`"):
+        self.path = out_dir / lock_file
+        self._holder = holder
         self._fd: int | None = None
 
     def __enter__(self) -> OutDirLock:
@@ -118,7 +119,7 @@ class OutDirLock:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise UsageError(f"{self.path.parent} is in use by another `zkinfer batch` ({holder}); "
+            raise UsageError(f"{self.path.parent} is in use by another {self._holder} ({holder}); "
                              "wait for it to finish or stop it first") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
