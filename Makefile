@@ -16,7 +16,7 @@ MODEL       ?= credit_risk
 ARGS        ?=
 PYTEST_ARGS ?=
 
-.PHONY: install circuit demo test test-long test-fast bench bench-report clean lint solidity-test slither reliability \
+.PHONY: install circuit demo node-demo test test-long test-fast bench bench-report clean lint solidity-test slither reliability \
 	reliability-python reliability-solidity
 
 install: $(PY_STAMP) $(NPM_STAMP)
@@ -41,6 +41,10 @@ circuit: install
 
 demo: install
 	$(ZKINFER) demo
+
+# The prover node unattended on a local chain (runs/node-demo/summary.json): see pipeline/node_demo.py.
+node-demo: install
+	$(ZKINFER) node-demo
 
 # Everything but the `long` tests (more model kinds of kinds already covered): those run in `make test-long`.
 test: install

@@ -1,4 +1,4 @@
-"""`zkinfer bench`, `reliability` and `demo`: measurements and the end-to-end demo."""
+"""`zkinfer bench`, `reliability`, `demo` and `node-demo`: measurements and the end-to-end demos."""
 
 from __future__ import annotations
 
@@ -53,3 +53,13 @@ def demo_cmd(work_dir, workers):
     from ..demo import run_demo
 
     run_demo(work_dir, workers=workers, say=click.echo)
+
+
+@cli.command("node-demo")
+@click.option("--work-dir", default="runs/node-demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+def node_demo_cmd(work_dir, workers):
+    """The prover node unattended: postings proven and acted on, a kill survived, drift trips the breaker."""
+    from ..node_demo import run_node_demo
+
+    run_node_demo(work_dir, workers=workers, say=click.echo)
