@@ -23,6 +23,7 @@ from . import manifest as manifest_mod
 from .artifacts import write_json_atomic
 from .bench_classic import bench_classic_in
 from .bench_foreign import bench_models_in
+from .bench_node import bench_node
 from .bench_overhead import bench_overhead, run_measured, zkinfer_command
 
 DEFAULT_OUT = Path("bench/results.json")
@@ -390,7 +391,7 @@ def estimate_ratios(predicted: dict, measured: dict) -> dict:
 
 SECTIONS: dict[str, Callable] = {"models": bench_models, "overhead": bench_overhead, "batching": bench_batching,
                                  "throughput": bench_throughput, "gas": bench_gas, "estimates": bench_estimates,
-                                 "models_in": bench_models_in, "classic_in": bench_classic_in}
+                                 "models_in": bench_models_in, "classic_in": bench_classic_in, "node": bench_node}
 
 
 def machine() -> dict:
