@@ -8,6 +8,7 @@ User mistakes raise `ZkinferError`; `main` prints its one-line message and exits
     proving     prove, verify, batch, jobs
     onchain     contracts, chain, deploy, post-features, withdraw-features, commitment, salt, submit, audit
     tools       bench, reliability, demo
+    monitoring  monitor
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import click
 
 from ..errors import ZkinferError
-from . import circuits, onchain, proving, tools  # noqa: F401 (each registers its commands on `cli`)
+from . import circuits, monitoring, onchain, proving, tools  # noqa: F401 (each registers its commands on `cli`)
 from .base import cli
 
 __all__ = ["cli", "main"]
