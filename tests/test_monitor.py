@@ -228,3 +228,32 @@ def test_a_real_batch_of_shifted_rows_is_drift_with_refusals_counted(profiled_ci
     assert "refused share 0.3333 > 0.05" in d["crossed"]
     assert all(f["crossed"] and f["outside_profile_range"] == 0 for f in d["inputs"])  # shifted, yet in range
     assert d["circuit"]["circuit_id"] == manifest_mod.load(profiled_circuit).circuit_id
+
+
+@pytest.mark.slow
+def test_trip_suspends_only_on_drift_and_records_the_transaction(profiled_circuit, tmp_path, monkeypatch):
+    """The suspension itself lives in pipeline.chain (another change); here a stand-in records the calls."""
+    from pipeline import chain
+    from pipeline.monitor import Trip
+
+    calls = []
+
+    def suspend_model(circuit_name, rpc_url, deployments_dir=None, private_key=None):
+        calls.append((circuit_name, rpc_url, str(deployments_dir), private_key))
+        return "0x" + "ab" * 32
+
+    monkeypatch.setattr(chain, "suspend_model", suspend_model, raising=False)
+    rng = np.random.default_rng(5)
+    out = _seed_store(tmp_path / "run", profiled_circuit, rng.uniform(-2, 2, (200, 8)))
+    trip = Trip("http://127.0.0.1:8545", tmp_path / "deployments")
+    report = monitor(out, trip=trip, plot=False)
+    assert report.verdict == "ok" and calls == []
+    assert read_json(out / "drift.json")["trip"]["sent"] is False
+
+    _seed_store(out, profiled_circuit, rng.uniform(1, 2, (100, 8)), start=200)
+    report = monitor(out, window=100, trip=trip, plot=False)
+    assert report.verdict == "drift"
+    assert calls == [("tiny", "http://127.0.0.1:8545", str(tmp_path / "deployments"), None)]
+    recorded = read_json(out / "drift.json")["trip"]
+    assert recorded["sent"] is True and recorded["tx_hash"] == "0x" + "ab" * 32
+    assert any("suspension sent" in line for line in report.summary_lines())

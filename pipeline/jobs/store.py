@@ -377,12 +377,18 @@ class JobStore:
             "SELECT j.id, l.label, j.outputs_json, j.proof_path, COALESCE(j.slot, 0) AS slot "
             "FROM jobs j LEFT JOIN labels l ON l.job_id = j.id WHERE j.state = 'proved' ORDER BY j.seq, l.label")]
 
-    def finished_rows(self) -> list[dict]:
-        """Every proved or failed job in submission order (seq): its input and outputs as stored (JSON text),
-        and for failures the reason and error class. What `pipeline.monitor` reads."""
+    def finished_rows(self, last_proved: int | None = None) -> list[dict]:
+        """Proved and failed jobs in submission order (seq): their input and outputs as stored (JSON text),
+        and for failures the reason and error class. With `last_proved`, only from the seq of the
+        `last_proved`-th most recent proved job on. What `pipeline.monitor` reads."""
+        since = -1
+        if last_proved is not None:
+            r = self.db.execute("SELECT seq FROM jobs WHERE state = 'proved' ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                                (last_proved - 1,)).fetchone()
+            since = r[0] if r else -1
         return [dict(r) for r in self.db.execute(
             "SELECT seq, id, state, input_json, outputs_json, reason, error_class, finished_at FROM jobs "
-            "WHERE state IN ('proved', 'failed') ORDER BY seq")]
+            "WHERE state IN ('proved', 'failed') AND seq >= ? ORDER BY seq", (since,))]
 
     def run_stats(self, run_id: str) -> dict:
         """What one run proved (adopted files excluded): inferences, proofs, and mean seconds per proof."""

@@ -222,7 +222,7 @@ def monitor(run_dir: str | os.PathLike, *, circuit_dir: str | os.PathLike | None
     store_dir = find_store(run_dir)
     with JobStore(store_dir) as store:
         meta = store.meta()
-        rows = store.finished_rows()
+        rows = store.finished_rows(window)  # from the window's first proven row on
     if circuit_dir is None:
         if not meta.get("circuit_dir"):
             raise UsageError(f"{store_dir / 'jobs.sqlite'} is bound to no circuit: pass --circuit DIR")
@@ -235,13 +235,10 @@ def monitor(run_dir: str | os.PathLike, *, circuit_dir: str | os.PathLike | None
     profile_path = m.artifact(profile_mod.PROFILE)
 
     proved = [r for r in rows if r["state"] == "proved"]
-    if window is not None:
-        proved = proved[-window:]
-    start = proved[0]["seq"] if proved and window is not None else -1
     refused_by: dict[str, int] = {}
     other_failed = 0
     for r in rows:
-        if r["state"] != "failed" or r["seq"] < start:
+        if r["state"] != "failed":
             continue
         how = _refused(r)
         if how:
