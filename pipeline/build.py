@@ -62,6 +62,7 @@ from .errors import (
     ResourceLimitError,
     UnsupportedModelError,
 )
+from .monitor import profile as profile_mod
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,10 @@ def build_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, ou
         existing = _up_to_date(out_dir, plan.key)
         if existing:
             _say(progress, f"{out_dir}: up to date (nothing changed since the last build)")
+            if profile_mod.PROFILE not in existing.data["artifacts"]:  # built before profiles were recorded
+                profile_mod.attach_profile(out_dir, profile_mod.for_build(plan, existing.circuit))
+                _say(progress, f"  recorded its calibration profile: {out_dir / profile_mod.PROFILE}")
+                existing = manifest_mod.load(out_dir)
             return BuildResult(manifest=existing, rebuilt=False, fidelity=existing.data["fidelity"])
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -270,8 +275,10 @@ def _build_in(staging: Path, out_dir: Path, plan: _Plan, options: BuildOptions, 
     write_json_atomic(staging / manifest_mod.FIDELITY, report)
     write_text_atomic(staging / manifest_mod.SAMPLES, _samples_text(plan.validation[:N_SAMPLES_SAVED], prepared,
                                                                     options))
+    # What `zkinfer monitor` compares proven rows with: authenticated (listed below), not part of the identity.
+    write_json_atomic(staging / profile_mod.PROFILE, profile_mod.for_build(plan, circuit))
 
-    artifact_names = manifest_mod.CIRCUIT_FILES
+    artifact_names = (*manifest_mod.CIRCUIT_FILES, profile_mod.PROFILE)
     artifacts = {n: {"sha256": sha256_file(staging / n), "bytes": (staging / n).stat().st_size} for n in artifact_names}
     timings["total"] = time.perf_counter() - t_start
     manifest = {

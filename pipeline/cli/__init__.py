@@ -8,7 +8,8 @@ User mistakes raise `ZkinferError`; `main` prints its one-line message and exits
     proving     prove, verify, batch, jobs
     onchain     contracts, chain, deploy, post-features, withdraw-features, commitment, salt, submit, audit
     serving     serve (the prover node) and serve status
-    tools       bench, reliability, demo
+    tools       bench, reliability, demo, node-demo
+    monitoring  monitor
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 import click
 
 from ..errors import ZkinferError
-from . import circuits, onchain, proving, serving, tools  # noqa: F401 (each registers its commands on `cli`)
+from . import circuits, monitoring, onchain, proving, serving, tools  # noqa: F401 (each registers its commands on `cli`)
 from .base import cli
 
 __all__ = ["cli", "main"]

@@ -265,11 +265,12 @@ class _Coordinator:
                 back.append((job.seq, job.id))
             else:
                 assert o.kind in (FAILED, TIMEOUT), o.kind
-                self._fail(job, o.bad_rows[job.id] if o.bad_rows else o.reason, o.worker)
+                self._fail(job, o.bad_rows[job.id] if o.bad_rows else o.reason, o.worker,
+                           o.error_class if o.kind == FAILED else None)
         return back
 
-    def _fail(self, job: Job, reason: str, worker: str | None) -> None:
-        self.store.mark_failed(job.id, reason, worker)
+    def _fail(self, job: Job, reason: str, worker: str | None, error_class: str | None = None) -> None:
+        self.store.mark_failed(job.id, reason, worker, error_class)
         self.summary.failed_now += 1
         if self.progress:
             self.progress.advance(job.id, FAILED, reason)

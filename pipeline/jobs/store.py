@@ -37,7 +37,8 @@ from ..errors import UsageError
 DB_FILE = "jobs.sqlite"
 LOCK_FILE = "jobs.lock"
 PROOFS_DIR = "proofs"
-SCHEMA_VERSION = "2"  # 2: pack_id and slot (stores of version 1 gain them when opened)
+# 2: pack_id and slot (stores of version 1 gain them when opened); 3: error_class (older stores gain it)
+SCHEMA_VERSION = "3"
 STATES = ("queued", "running", "proved", "failed")
 
 _SCHEMA = """
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     input_json   TEXT,               -- canonical ezkl input_data; NULL for rows that are not a valid input
     state        TEXT NOT NULL CHECK (state IN ('queued', 'running', 'proved', 'failed')),
     reason       TEXT,               -- why it failed (or why it was requeued)
+    error_class  TEXT,               -- a failure's error class: OutOfRangeError for rows outside the calibrated range
     attempts     INTEGER NOT NULL DEFAULT 0,   -- times dispatched to a prover
     proof_path   TEXT,               -- relative to OUTDIR
     pack_id      TEXT,               -- the proof (pack of K jobs) that last took it; the job id itself when K = 1
@@ -166,13 +168,17 @@ class JobStore:
         return _Transaction(self.db)
 
     def _migrate(self) -> None:
-        """A version-1 store (one proof per job) gains the pack columns; its jobs read as packs of one."""
+        """A version-1 store (one proof per job) gains the pack columns; its jobs read as packs of one. A
+        store older than version 3 gains error_class, NULL for the failures it already holds."""
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}
         if columns and "pack_id" not in columns:
             with self._transaction():
                 for col in ("pack_id TEXT", "slot INTEGER"):
                     self.db.execute(f"ALTER TABLE jobs ADD COLUMN {col}")
                 self.db.execute("UPDATE jobs SET pack_id = id, slot = 0 WHERE state = 'proved'")
+        if columns and "error_class" not in columns:
+            with self._transaction():
+                self.db.execute("ALTER TABLE jobs ADD COLUMN error_class TEXT")
 
     # ---- the circuit this store belongs to
 
@@ -301,10 +307,14 @@ class JobStore:
         """One job as its own proof (a one-slot circuit)."""
         self.mark_pack_proved(job_id, proof_path, [(job_id, 0, outputs)], prove_s, worker, run_id, adopted)
 
-    def mark_failed(self, job_id: str, reason: str, worker: str | None = None) -> None:
+    def mark_failed(self, job_id: str, reason: str, worker: str | None = None,
+                    error_class: str | None = None) -> None:
+        """`error_class`: the class of the error that failed it (`pipeline.errors`), e.g. OutOfRangeError for
+        a row outside the calibrated range: what readers match on rather than the reason's wording."""
         with self._transaction():
-            self.db.execute("UPDATE jobs SET state = 'failed', reason = ?, worker = COALESCE(?, worker), "
-                            "finished_at = ? WHERE id = ?", (reason, worker, time.time(), job_id))
+            self.db.execute("UPDATE jobs SET state = 'failed', reason = ?, error_class = ?, "
+                            "worker = COALESCE(?, worker), finished_at = ? WHERE id = ?",
+                            (reason, error_class, worker, time.time(), job_id))
 
     def requeue(self, job_id: str, reason: str | None, forget_proof: bool = False) -> None:
         """Back to the queue; `forget_proof` drops a proof file reference that no longer holds."""
@@ -367,6 +377,19 @@ class JobStore:
         return [dict(r) for r in self.db.execute(
             "SELECT j.id, l.label, j.outputs_json, j.proof_path, COALESCE(j.slot, 0) AS slot "
             "FROM jobs j LEFT JOIN labels l ON l.job_id = j.id WHERE j.state = 'proved' ORDER BY j.seq, l.label")]
+
+    def finished_rows(self, last_proved: int | None = None) -> list[dict]:
+        """Proved and failed jobs in submission order (seq): their input and outputs as stored (JSON text),
+        and for failures the reason and error class. With `last_proved`, only from the seq of the
+        `last_proved`-th most recent proved job on. What `pipeline.monitor` reads."""
+        since = -1
+        if last_proved is not None:
+            r = self.db.execute("SELECT seq FROM jobs WHERE state = 'proved' ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                                (last_proved - 1,)).fetchone()
+            since = r[0] if r else -1
+        return [dict(r) for r in self.db.execute(
+            "SELECT seq, id, state, input_json, outputs_json, reason, error_class, finished_at FROM jobs "
+            "WHERE state IN ('proved', 'failed') AND seq >= ? ORDER BY seq", (since,))]
 
     def run_stats(self, run_id: str) -> dict:
         """What one run proved (adopted files excluded): inferences, proofs, and mean seconds per proof."""

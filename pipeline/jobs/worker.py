@@ -49,6 +49,9 @@ class Outcome:
     # FAILED because some rows lie outside the calibrated range: job id -> why, for those rows only. The
     # pack's other jobs did nothing wrong and go back to the queue. None: every member failed with `reason`.
     bad_rows: dict[str, str] | None = None
+    # FAILED: the class of the error (`pipeline.errors`: OutOfRangeError for rows outside the calibrated
+    # range), recorded with each failed job so readers need not parse `reason`.
+    error_class: str | None = None
 
 
 def worker_label() -> str:
@@ -63,15 +66,16 @@ def run_task(prover, task: Task) -> Outcome:
         except OutOfRangeError as e:
             bad = _bad_rows(prover, task, e)
             reason = e.message if bad else f"{e.message} (no row of this pack fails alone)"
-            return Outcome(task.pack_id, FAILED, reason=reason, worker=worker_label(), bad_rows=bad)
+            return Outcome(task.pack_id, FAILED, reason=reason, worker=worker_label(), bad_rows=bad,
+                           error_class=type(e).__name__)
     except ZkinferError as e:
-        return Outcome(task.pack_id, FAILED, reason=e.message, worker=worker_label())
+        return Outcome(task.pack_id, FAILED, reason=e.message, worker=worker_label(), error_class=type(e).__name__)
     except BaseException as e:
         # pyo3 turns a Rust panic into PanicException, a BaseException: it fails this pack, not the batch.
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         return Outcome(task.pack_id, FAILED, reason=f"{task.where}: unexpected {type(e).__name__}: {e}",
-                       worker=worker_label())
+                       worker=worker_label(), error_class=type(e).__name__)
     return Outcome(task.pack_id, PROVED, proof=proof, worker=worker_label())
 
 
