@@ -160,6 +160,6 @@ def activity_checks(r: AuditReport, chain, rec: dict, model_id: int, book: dict 
             if compare_code(_fresh_artifact(name), chain.code(g), "")[0]:
                 kind = name
                 break
-        accepting.append(f"{g} ({kind}, output {acc[1]})")
+        accepting.append(f"{g} ({kind}, output {acc[1]}{', SUSPENDED by its breaker' if acc[2] else ''})")
     r.add("accepting gates", bool(accepting),
           ("accepted by " + "; ".join(accepting)) if accepting else "no gate accepts it", WARNING)

@@ -29,6 +29,7 @@ from .node import LOCAL_CHAIN_ID
 PRIVATE_KEY_ENV = "ZKINFER_PRIVATE_KEY"
 RPC_TIMEOUT_S = 30
 RECEIPT_TIMEOUT_S = 120
+ZERO_ADDRESS = "0x" + "00" * 20
 
 # The standard errors every contract may revert with besides its own.
 _STANDARD_ERRORS = [
@@ -83,6 +84,14 @@ def display(value):
     if isinstance(value, tuple | list):
         return [display(v) for v in value]
     return value
+
+
+def checked_address(value: str, what: str) -> str:
+    """`value` as a checksummed address; a UsageError naming `what` if it is not one."""
+    try:
+        return to_checksum_address(value)
+    except (ValueError, TypeError):
+        raise UsageError(f"{what} {value!r} is not an address (0x and 40 hex digits)") from None
 
 
 def _revert_data(e: Exception) -> bytes | None:

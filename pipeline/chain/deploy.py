@@ -29,7 +29,7 @@ from ..artifacts import read_json, sha256_file
 from ..errors import ChainError, UsageError
 from ..felt import felt_to_uint256, words
 from ..layout import registry_layout
-from .client import Chain
+from .client import ZERO_ADDRESS, Chain, checked_address
 from .deployments import DEFAULT_DEPLOYMENTS_DIR, INCOMPLETE, DeployedContract, DeploymentsBook
 from .node import LOCAL_CHAIN_ID
 
@@ -44,6 +44,13 @@ DEFAULT_BOND_TERMS = {"initialCouponBps": 400, "floorBps": 200, "capBps": 800, "
                       "raiseAbove": 3.0, "cutBelow": 2.0, "periodLength": 90 * 24 * 3600}
 OUTPUT_DECIMALS = 18  # InferenceGate.OUTPUT_DECIMALS
 MAX_FEATURE_AGE_LIMIT_S = 2**32 - 1  # InferenceGate.maxFeatureAge is a uint32 (seconds)
+# InferenceGate.minPostingInterval: after a proof acted on a subject's posting, its next posting waits this
+# long, so a compromised publisher moves a lending rate at most one breaker step per interval. Off the dev
+# chain, lending gates get DEFAULT_MIN_POSTING_INTERVAL_S; on 31337 (demos, tests) none, so they re-post
+# freely; bond gates none anywhere (a period's coupon moves one step from its start whatever is posted, and
+# a wait would only delay corrections).
+DEFAULT_MIN_POSTING_INTERVAL_S = 3600
+MIN_POSTING_INTERVAL_LIMIT_S = 2**32 - 1  # a uint32 (seconds)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ class Deployment:
     instance_layout: dict  # InstanceLayout's fields, as registered (`RegistryLayout.record`)
     verifier_mode: str = evm.VerifierMode.STANDARD.value  # standard, split-vk or reusable
     vk_data: DeployedContract | None = None  # split-vk: the verifying key's data contract
+    guardian: str | None = None  # who may suspend the model besides the owner (None: nobody else)
+    min_posting_interval: int = 0  # seconds a subject's next posting waits after an action
 
     def gas(self) -> dict[str, int]:
         """Gas of each transaction this deployment sent (for benchmarks)."""
@@ -82,7 +91,8 @@ class Deployment:
         """What `zkinfer deploy` prints: addresses, the model id, gas and where it is all recorded."""
         out = {"chainId": self.chain_id, "circuit": self.circuit, "modelId": self.model_id,
                "registry": self.registry_address, "verifierMode": self.verifier_mode,
-               "verifier": self.verifier.address, "gate": self.gate.address, "gas": self.gas(),
+               "verifier": self.verifier.address, "gate": self.gate.address, "guardian": self.guardian,
+               "minPostingInterval": self.min_posting_interval, "gas": self.gas(),
                "deployments": str(self.deployments_file)}
         if self.vk_data is not None:
             out["vkData"] = self.vk_data.address
@@ -121,6 +131,7 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
            deployments_dir: str | os.PathLike = DEFAULT_DEPLOYMENTS_DIR, terms: dict | None = None,
            max_feature_age: int = DEFAULT_MAX_FEATURE_AGE_S, output_index: int = 0,
            feature_publisher: str | None = None, weight_commitment: str | None = None,
+           guardian: str | None = None, min_posting_interval: int | None = None,
            private_key: str | None = None) -> Deployment:
     """Deploy a circuit's verifier, the registry (the recorded one reused when it runs this build's code; see
     the module's docstring), and a consumer gate;
@@ -139,11 +150,20 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
     verify), or slots a gate would read at the wrong instances.
     `feature_publisher` defaults to the deployer. `weight_commitment` (hex; circuits with hashed weights
     only) defaults to the circuit's own (`params_commitment`).
+    `guardian` (may suspend the model, nothing else: `pipeline.chain.breaker`) defaults to the deployer; the
+    zero address means none. `min_posting_interval` (seconds a subject's next posting waits once a proof
+    acted on one) defaults to DEFAULT_MIN_POSTING_INTERVAL_S for lending off chain 31337, else 0. Both are
+    set, and recorded in the book, before the publisher is allowed: no posting predates them.
     """
     if consumer not in CONSUMERS:
         raise UsageError(f"unknown consumer {consumer!r}: choose one of {', '.join(CONSUMERS)}")
     if not 1 <= max_feature_age <= MAX_FEATURE_AGE_LIMIT_S:
         raise UsageError(f"--max-feature-age {max_feature_age}: give 1 to {MAX_FEATURE_AGE_LIMIT_S} seconds")
+    if min_posting_interval is not None and not 0 <= min_posting_interval <= MIN_POSTING_INTERVAL_LIMIT_S:
+        raise UsageError(f"--min-posting-interval {min_posting_interval}: give 0 to {MIN_POSTING_INTERVAL_LIMIT_S} "
+                         "seconds")
+    if guardian is not None:
+        guardian = checked_address(guardian, "--guardian")
     mode = evm.verifier_mode(verifier_mode, reusable)
     m = manifest_mod.load(circuit_dir)
     manifest_mod.verify_artifacts(m, manifest_mod.VERIFY_FILES)
@@ -219,6 +239,7 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
     g = chain.contract(gate.address, artifacts[gate_name]["abi"])
     chain.transact(g.functions.acceptModel(model_id, output_index),
                    f"accepting model {model_id} on {gate_name}")
+    guardian, interval = _configure_breaker(chain, g, book, m.name, consumer, guardian, min_posting_interval)
     book.mark_incomplete(m.name, f"its {gate_name} does not allow the feature publisher")
     book.save()
     chain.transact(g.functions.setFeaturePublisher(feature_publisher or chain.account, True),
@@ -229,7 +250,29 @@ def deploy(circuit_dir: str | os.PathLike, rpc_url: str, consumer: str = "lendin
                       registry=registry, verifier=verifier, gate=gate, reusable_verifier=v.shared,
                       registry_address=registry_address, deployments_file=book.path, register_gas=receipt.gasUsed,
                       verifier_runtime_size=v.build.runtime_size, instance_layout=layout.record(),
-                      verifier_mode=v.build.mode.value, vk_data=v.vk_data)
+                      verifier_mode=v.build.mode.value, vk_data=v.vk_data, guardian=guardian,
+                      min_posting_interval=interval)
+
+
+def _configure_breaker(chain: Chain, gate, book: DeploymentsBook, name: str, consumer: str, guardian: str | None,
+                       interval: int | None) -> tuple[str | None, int]:
+    """Set a new gate's guardian (default: the deployer) and posting interval (see `deploy`); record both.
+    A gate starts with neither (zero address, 0 s): only what differs is sent."""
+    guardian = chain.account if guardian is None else guardian
+    if interval is None:
+        interval = DEFAULT_MIN_POSTING_INTERVAL_S if consumer == "lending" and chain.chain_id != LOCAL_CHAIN_ID else 0
+    if guardian != ZERO_ADDRESS:
+        book.mark_incomplete(name, "its gate has no guardian yet")
+        book.save()
+        chain.transact(gate.functions.setGuardian(guardian), "setting the gate's guardian")
+    if interval:
+        book.mark_incomplete(name, "its gate's minimum posting interval is not set")
+        book.save()
+        chain.transact(gate.functions.setMinPostingInterval(interval), "setting the minimum posting interval")
+    entry = book.models[name]
+    entry["guardian"] = None if guardian == ZERO_ADDRESS else guardian
+    entry["minPostingInterval"] = interval
+    return entry["guardian"], interval
 
 
 @dataclass(frozen=True)

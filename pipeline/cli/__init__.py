@@ -6,7 +6,8 @@ User mistakes raise `ZkinferError`; `main` prints its one-line message and exits
     base        the root group and the option groups and output helpers the commands share
     circuits    circuit build / estimate / zoo / list, export
     proving     prove, verify, batch, jobs
-    onchain     contracts, chain, deploy, post-features, withdraw-features, commitment, salt, submit, audit
+    onchain     contracts, chain, deploy, post-features, withdraw-features, commitment, salt, submit,
+                breaker, audit
     serving     serve (the prover node) and serve status
     tools       bench, reliability, demo, node-demo
     monitoring  monitor

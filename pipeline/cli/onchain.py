@@ -1,5 +1,5 @@
 """The chain side: `zkinfer contracts`, `chain`, `deploy`, `post-features`, `withdraw-features`, `commitment`,
-`salt`, `submit`, `audit`."""
+`salt`, `submit`, `breaker`, `audit`."""
 
 from __future__ import annotations
 
@@ -77,15 +77,22 @@ def chain_down_cmd():
                    "the pinned public ceremony file) to a chain other than 31337.")
 @click.option("--max-feature-age", type=int, default=24 * 3600, show_default=True,
               help="Seconds posted features stay usable.")
+@click.option("--guardian", metavar="ADDRESS",
+              help="The account that may suspend the model besides the owner (`zkinfer breaker suspend`); "
+                   "default: the deployer; the zero address: none.")
+@click.option("--min-posting-interval", type=click.IntRange(min=0), metavar="SECONDS",
+              help="Seconds a subject's next posting waits once a proof acted on one (bounds how fast a "
+                   "compromised publisher walks a rate). Default: 3600 for lending off chain 31337, else 0.")
 @DEPLOYMENTS_OPTION
 def deploy_cmd(circuit_dir, rpc, consumer, verifier_mode, reusable, allow_insecure_srs, max_feature_age,
-               deployments_dir):
+               guardian, min_posting_interval, deployments_dir):
     """Deploy DIR's verifier, the registry and a gate; register the model."""
     from .. import chain, evm
 
     mode = evm.verifier_mode(verifier_mode, reusable)  # (a contradiction is a usage error before any RPC)
     d = chain.deploy(circuit_dir, rpc_url(rpc), consumer, verifier_mode=mode,
                      allow_insecure_srs=allow_insecure_srs, max_feature_age=max_feature_age,
+                     guardian=guardian, min_posting_interval=min_posting_interval,
                      deployments_dir=deployments_dir)
     echo_json(d.summary())
 
@@ -157,6 +164,62 @@ def submit_cmd(proof_paths, rpc, subjects, deployments_dir):
     results = chain.submit(list(proof_paths), rpc_url(rpc), subjects=list(subjects),
                            deployments_dir=deployments_dir)
     echo_json([asdict(r) for r in results])
+
+
+@cli.group()
+def breaker():
+    """The model breaker: the guardian (or owner) suspends a circuit's model version on its gate at once; the
+    owner resumes it. The key comes from ZKINFER_PRIVATE_KEY (anvil's dev account on chain 31337)."""
+
+
+CIRCUIT_ARGUMENT = click.argument("circuit", metavar="CIRCUIT")
+
+
+@breaker.command("suspend")
+@CIRCUIT_ARGUMENT
+@RPC_OPTION
+@DEPLOYMENTS_OPTION
+def breaker_suspend_cmd(circuit, rpc, deployments_dir):
+    """As the guardian or owner, suspend CIRCUIT's model (the circuit's name in the deployments file): its
+    gate refuses its proofs (ModelSuspended) until resumed. Prints the transaction hash."""
+    from .. import chain
+
+    click.echo(chain.suspend_model(circuit, rpc_url(rpc), deployments_dir=deployments_dir))
+
+
+@breaker.command("resume")
+@CIRCUIT_ARGUMENT
+@RPC_OPTION
+@DEPLOYMENTS_OPTION
+def breaker_resume_cmd(circuit, rpc, deployments_dir):
+    """As the gate's owner, lift the suspension of CIRCUIT's model. Prints the transaction hash."""
+    from .. import chain
+
+    click.echo(chain.resume_model(circuit, rpc_url(rpc), deployments_dir=deployments_dir))
+
+
+@breaker.command("status")
+@CIRCUIT_ARGUMENT
+@RPC_OPTION
+@DEPLOYMENTS_OPTION
+def breaker_status_cmd(circuit, rpc, deployments_dir):
+    """Whether CIRCUIT's model is suspended, who the guardian and owner are, and the posting interval."""
+    from .. import chain
+
+    echo_json(chain.breaker_status(circuit, rpc_url(rpc), deployments_dir=deployments_dir).summary())
+
+
+@breaker.command("set-guardian")
+@CIRCUIT_ARGUMENT
+@click.argument("guardian", metavar="ADDRESS")
+@RPC_OPTION
+@DEPLOYMENTS_OPTION
+def breaker_set_guardian_cmd(circuit, guardian, rpc, deployments_dir):
+    """As the gate's owner, make ADDRESS CIRCUIT's gate's guardian (the zero address: none). Prints the
+    transaction hash."""
+    from .. import chain
+
+    click.echo(chain.set_guardian(circuit, guardian, rpc_url(rpc), deployments_dir=deployments_dir))
 
 
 @cli.command("audit")

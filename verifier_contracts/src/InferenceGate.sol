@@ -35,6 +35,12 @@ import {ModelRegistry} from "./ModelRegistry.sol";
 ///            instances.
 ///         Then each slot's output is decoded from fixed point into an integer with OUTPUT_DECIMALS decimals
 ///         and handed to the consumer's {_act}, with the consumer's state about the slot's subject.
+///         Model breaker: a guardian (an account apart from the owner, e.g. a drift monitor's key; see
+///         {setGuardian}) or the owner suspends one accepted model version at once ({suspendModel}); only the
+///         owner resumes it ({resumeModel}). Other models, postings and the pause flag are untouched.
+///         Rounds: after a subject's posting was acted on, the next posting for that subject waits
+///         `minPostingInterval` seconds ({setMinPostingInterval}), so a compromised publisher opens at most
+///         one action per subject per interval (see {postFeatures} for the exact bound).
 /// @dev Gas: one proof may act on K = 64 subjects, so everything per subject is kept to one storage slot,
 ///      a {SubjectRecord}: the posting's commitment digest, time and publisher id, and 16 bits of the
 ///      consumer's own state (a borrower's rate). Acting on a subject reads that slot once (cold) and writes it
@@ -59,10 +65,12 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
         uint16 state; // the consumer's state about the subject (see {_act}); postings leave it untouched
     }
 
-    /// @notice How this gate reads a model version's outputs.
+    /// @notice How this gate reads a model version's outputs, and whether it may act now. One storage slot,
+    ///         read once by {submit}: the suspension costs the hot path no storage read of its own.
     struct AcceptedModel {
-        bool accepted;
+        bool accepted; // set by {acceptModel}, cleared by {dropModel}
         uint16 outputIndex; // which of a slot's outputs this gate acts on
+        bool suspended; // set by {suspendModel}, cleared only by {resumeModel} (kept across drop and accept)
     }
 
     /// @notice Decoded outputs carry this many decimals: 1.0 is 10**OUTPUT_DECIMALS.
@@ -85,6 +93,13 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
     mapping(bytes32 subject => SubjectRecord) private _records;
     mapping(uint256 modelId => AcceptedModel) private _acceptedModels;
 
+    // The breaker's settings share one storage slot, read only off the submission path ({suspendModel},
+    // and {postFeatures} for a subject whose posting was acted on).
+    /// @notice The account that may suspend model versions besides the owner (zero: none, the owner alone).
+    address public guardian;
+    /// @notice Seconds a subject's next posting waits once its posting was acted on (0: no wait).
+    uint32 public minPostingInterval;
+
     // SubjectRecord's layout in its storage word (Solidity packs the first field into the lowest bytes):
     // commitmentDigest in bits 0-191, postedAt in 192-223, publisherId in 224-239, state in 240-255.
     uint256 private constant POSTED_AT_SHIFT = 192;
@@ -92,6 +107,13 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
     uint256 private constant STATE_SHIFT = 240;
     uint256 private constant PUBLISHER_MASK = uint256(type(uint16).max) << PUBLISHER_SHIFT;
     uint256 private constant STATE_MASK = uint256(type(uint16).max) << STATE_SHIFT;
+    // AcceptedModel's layout in its word: accepted in bits 0-7, outputIndex in 8-23, suspended in 24-31. A
+    // model acts when its word, masked to the two flags, is exactly "accepted, not suspended".
+    uint256 private constant OUTPUT_INDEX_SHIFT = 8;
+    uint256 private constant SUSPENDED_SHIFT = 24;
+    uint256 private constant FLAG_MASK = 0xff;
+    uint256 private constant ACCEPTED_FLAG = 1;
+    uint256 private constant ACTING_MASK = FLAG_MASK | (FLAG_MASK << SUSPENDED_SHIFT);
     // A posting's publisherId once it was acted on (ids start at 1). Consuming a posting then rewrites the
     // word the consumer's new state is written to anyway.
     uint16 private constant CONSUMED = 0;
@@ -107,6 +129,15 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
     event ModelAccepted(uint256 indexed modelId, uint16 outputIndex);
     /// @notice A model version is no longer accepted.
     event ModelDropped(uint256 indexed modelId);
+    /// @notice The guardian changed (zero: none).
+    event GuardianSet(address indexed previousGuardian, address indexed newGuardian);
+    /// @notice A model version was suspended by `by` (the guardian or the owner): no proof of it acts until
+    ///         the owner resumes it. (Named apart from the ModelSuspended error, which {submit} reverts with.)
+    event ModelSuspendedBy(uint256 indexed modelId, address indexed by);
+    /// @notice The owner lifted a model version's suspension.
+    event ModelResumed(uint256 indexed modelId);
+    /// @notice The wait between a subject's acted-on posting and its next posting changed.
+    event MinPostingIntervalSet(uint32 minPostingInterval);
     /// @notice A subject's features were posted.
     event FeaturesPosted(bytes32 indexed subject, bytes32 commitment, uint32 postedAt, address indexed publisher);
     /// @notice A subject's posting was withdrawn before it was acted on.
@@ -127,6 +158,17 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
     error PublisherIdsExhausted();
     /// @notice This gate does not accept the model version.
     error ModelNotAccepted(uint256 modelId);
+    /// @notice The model version is suspended (see {suspendModel}): nothing of it acts until it is resumed.
+    error ModelSuspended(uint256 modelId);
+    /// @notice Suspending a model version that is already suspended.
+    error ModelAlreadySuspended(uint256 modelId);
+    /// @notice Resuming a model version that is not suspended.
+    error ModelNotSuspended(uint256 modelId);
+    /// @notice The caller is neither the guardian nor the owner.
+    error NotGuardian(address account);
+    /// @notice The subject's posting was acted on less than `minPostingInterval` ago: the next round opens at
+    ///         `nextAllowedAt`.
+    error PostingTooSoon(bytes32 subject, uint32 postedAt, uint256 nextAllowedAt);
     /// @notice The output index is not one of the model's per-slot outputs.
     error OutputIndexOutOfRange(uint256 modelId, uint16 outputIndex, uint16 outputsPerSlot);
     /// @notice The proof carries a different number of instances than the model's layout.
@@ -152,6 +194,11 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
 
     modifier onlyFeaturePublisher() {
         _publisherId(msg.sender);
+        _;
+    }
+
+    modifier onlyGuardianOrOwner() {
+        if (msg.sender != guardian && msg.sender != owner()) revert NotGuardian(msg.sender);
         _;
     }
 
@@ -195,7 +242,9 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
         _setMaxFeatureAge(maxFeatureAge_);
     }
 
-    /// @notice Accepts proofs of a model version, acting on one of each slot's outputs.
+    /// @notice Accepts proofs of a model version, acting on one of each slot's outputs. A suspended version
+    ///         stays suspended (accepting it again, e.g. for another output, never lifts a suspension: only
+    ///         {resumeModel} does).
     /// @param modelId A registered, active model version.
     /// @param outputIndex Which of a slot's outputs to act on.
     function acceptModel(uint256 modelId, uint16 outputIndex) external onlyOwner {
@@ -204,16 +253,63 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
             revert OutputIndexOutOfRange(modelId, outputIndex, instanceLayout.outputsPerSlot);
         }
         _checkLayout(instanceLayout);
-        _acceptedModels[modelId] = AcceptedModel({accepted: true, outputIndex: outputIndex});
+        AcceptedModel storage m = _acceptedModels[modelId];
+        m.accepted = true;
+        m.outputIndex = outputIndex;
         emit ModelAccepted(modelId, outputIndex);
     }
 
-    /// @notice Stops accepting proofs of a model version.
+    /// @notice Stops accepting proofs of a model version. A suspension is kept: dropping and accepting the
+    ///         version again does not resume it.
     /// @param modelId The model version.
     function dropModel(uint256 modelId) external onlyOwner {
-        if (!_acceptedModels[modelId].accepted) revert ModelNotAccepted(modelId);
-        delete _acceptedModels[modelId];
+        AcceptedModel storage m = _acceptedModels[modelId];
+        if (!m.accepted) revert ModelNotAccepted(modelId);
+        m.accepted = false;
+        m.outputIndex = 0;
         emit ModelDropped(modelId);
+    }
+
+    /// @notice Sets the guardian: the account that may suspend model versions besides the owner (see
+    ///         {suspendModel}); it can do nothing else. The zero address means no guardian (the owner alone
+    ///         suspends). Suspensions already made stay.
+    /// @param newGuardian The guardian (e.g. a drift monitor's key), or the zero address.
+    function setGuardian(address newGuardian) external onlyOwner {
+        address previous = guardian;
+        guardian = newGuardian;
+        emit GuardianSet(previous, newGuardian);
+    }
+
+    /// @notice Suspends a model version at once: from the next transaction on, {submit} refuses its proofs
+    ///         with ModelSuspended, until the owner resumes it ({resumeModel}). Postings are untouched, so a
+    ///         posting no model acted on can still be acted on after resuming, while it is fresh. Any model id
+    ///         may be suspended, accepted or not (a suspended version accepted later stays suspended).
+    /// @dev Callable by the guardian and the owner; the guardian's only power, which can stop actions but
+    ///      never make one happen.
+    /// @param modelId The model version.
+    function suspendModel(uint256 modelId) external onlyGuardianOrOwner {
+        AcceptedModel storage m = _acceptedModels[modelId];
+        if (m.suspended) revert ModelAlreadySuspended(modelId);
+        m.suspended = true;
+        emit ModelSuspendedBy(modelId, msg.sender);
+    }
+
+    /// @notice Lifts a model version's suspension (owner only: the guardian stops, the owner decides to go on).
+    /// @param modelId A suspended model version.
+    function resumeModel(uint256 modelId) external onlyOwner {
+        AcceptedModel storage m = _acceptedModels[modelId];
+        if (!m.suspended) revert ModelNotSuspended(modelId);
+        m.suspended = false;
+        emit ModelResumed(modelId);
+    }
+
+    /// @notice Sets how long a subject's next posting waits after its posting was acted on. A proof acts on
+    ///         a subject only through a posting, once, so the actions on a subject consume postings made at
+    ///         least `minPostingInterval_` seconds apart (see {postFeatures}). Applies at once, to every subject.
+    /// @param minPostingInterval_ Seconds (0: no wait).
+    function setMinPostingInterval(uint32 minPostingInterval_) external onlyOwner {
+        minPostingInterval = minPostingInterval_;
+        emit MinPostingIntervalSet(minPostingInterval_);
     }
 
     /// @notice Stops all submissions (the circuit breaker of last resort).
@@ -229,13 +325,29 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
     // ------------------------------------------------------------------------------------------------ oracle
 
     /// @notice Posts a subject's current features, replacing what was posted before: a new posting, which a
-    ///         proof may act on once.
+    ///         proof may act on once. Replacing a posting no proof acted on (a correction) is always allowed;
+    ///         once a proof acted on the subject's posting, the next one waits until `minPostingInterval`
+    ///         seconds after that posting (PostingTooSoon).
+    /// @dev The bound, against a compromised publisher (any number of publisher accounts; not the owner, who
+    ///      sets the interval): every action on a subject consumes a distinct posting, and a posting made after
+    ///      an acted-on one is at least `minPostingInterval` (I) younger than it, so any two postings acted on
+    ///      for one subject were posted at least I apart. Actions within any time window of length T consume
+    ///      postings made within T + maxFeatureAge, so at most floor((T + maxFeatureAge) / I) + 1 of them act
+    ///      on a subject; with the lending breaker's step, a borrower's rate moves at most maxRateStepBps per I
+    ///      in the long run. Withdrawing (only a posting not acted on) or replacing an open posting changes
+    ///      nothing of this: neither makes an action. Lowering I, or the owner acting, is not bounded.
     /// @param subject The subject (the consumer defines how subjects are named).
     /// @param commitment keccak256 of the subject's input instances (abi.encodePacked) for public-input
     ///        circuits, or the inputs' Poseidon hash for hashed-input circuits.
     function postFeatures(bytes32 subject, bytes32 commitment) external {
         uint16 publisherId = _publisherId(msg.sender);
         SubjectRecord storage record = _records[subject];
+        uint32 previous = record.postedAt;
+        // Acted on (consumed) when a posting exists and its id is CONSUMED: the next round waits.
+        if (previous != 0 && record.publisherId == CONSUMED) {
+            uint256 nextAllowedAt = uint256(previous) + minPostingInterval;
+            if (block.timestamp < nextAllowedAt) revert PostingTooSoon(subject, previous, nextAllowedAt);
+        }
         uint32 postedAt = SafeCast.toUint32(block.timestamp);
         record.commitmentDigest = commitmentDigest(commitment);
         record.postedAt = postedAt;
@@ -284,6 +396,13 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
         return _acceptedModels[modelId];
     }
 
+    /// @notice Whether a model version is suspended (see {suspendModel}).
+    /// @param modelId The model version.
+    /// @return True while {submit} refuses its proofs with ModelSuspended.
+    function isModelSuspended(uint256 modelId) external view returns (bool) {
+        return _acceptedModels[modelId].suspended;
+    }
+
     // -------------------------------------------------------------------------------------------------- gate
 
     /// @notice Acts on a proven inference about K subjects, consuming each subject's posting.
@@ -299,8 +418,10 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
         returns (bytes32 statementKey)
     {
         ModelRegistry.Model memory m = registry.activeModel(modelId);
-        AcceptedModel memory accepted = _acceptedModels[modelId];
-        if (!accepted.accepted) revert ModelNotAccepted(modelId);
+        // One read of the model's word for both flags and the output index (no memory struct): suspension
+        // costs the hot path nothing over the acceptance check it shares.
+        uint256 accepted = _loadAcceptedModel(modelId);
+        if (accepted & ACTING_MASK != ACCEPTED_FLAG) _refuseModel(modelId, accepted);
 
         InstanceLayout memory instanceLayout = m.instanceLayout;
         uint256 expected = instanceLayout.instanceCount();
@@ -318,7 +439,7 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
         _actOnSlots(
             modelId,
             FixedPointFelt.decoder(m.outputScale, OUTPUT_DECIMALS),
-            instanceLayout.outputsStart(0) + accepted.outputIndex,
+            instanceLayout.outputsStart(0) + uint16(accepted >> OUTPUT_INDEX_SHIFT),
             instanceLayout.outputsPerSlot,
             instances,
             subjects,
@@ -433,6 +554,21 @@ abstract contract InferenceGate is Ownable2StepNoRenounce, Pausable {
             valid := and(ok, and(eq(returndatasize(), WORD), eq(mload(0x00), ABI_TRUE)))
         }
         if (!valid) revert ProofRejected(modelId);
+    }
+
+    /// @dev A model version's AcceptedModel as one word (see ACTING_MASK).
+    function _loadAcceptedModel(uint256 modelId) private view returns (uint256 word) {
+        AcceptedModel storage m = _acceptedModels[modelId];
+        assembly ("memory-safe") {
+            word := sload(m.slot)
+        }
+    }
+
+    /// @dev Why a model version whose word (see {_loadAcceptedModel}) is not "accepted, not suspended" may
+    ///      not act: not accepted comes first, as before suspensions existed.
+    function _refuseModel(uint256 modelId, uint256 word) private pure {
+        if (word & FLAG_MASK != ACCEPTED_FLAG) revert ModelNotAccepted(modelId);
+        revert ModelSuspended(modelId);
     }
 
     /// @dev The subject's record as one word (the hot loops read it whole: one SLOAD, no memory struct).

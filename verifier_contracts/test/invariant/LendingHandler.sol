@@ -30,6 +30,7 @@ contract LendingHandler {
 
     address public constant PUBLISHER = address(0xB0B);
     address public constant STRANGER = address(0xBAD);
+    address public constant GUARDIAN = address(0x6A4D);
     uint256 internal constant PARAM_HASH = 0x5eed;
 
     ModelRegistry public immutable registry;
@@ -54,6 +55,8 @@ contract LendingHandler {
     bool public pausedG;
     uint32 public maxAgeG = 1 hours;
     uint32 public stepG = STEP;
+    uint32 public intervalG; // minPostingInterval
+    mapping(uint256 => bool) public suspendedG;
     uint16 public publisherIdG = 1; // PUBLISHER's current id (0: disallowed)
     uint16 public publisherIdCountG = 1;
     uint256 public modelCountG;
@@ -112,6 +115,7 @@ contract LendingHandler {
         lending.acceptModel(3, 1);
         acceptedG[1] = acceptedG[3] = true;
         lending.setFeaturePublisher(PUBLISHER, true);
+        lending.setGuardian(GUARDIAN);
         for (uint256 i; i < N_BORROWERS; ++i) rateG[borrower(i)] = INITIAL;
     }
 
@@ -147,9 +151,13 @@ contract LendingHandler {
         uint256 i = who % N_BORROWERS;
         (a, b) = (a % 4, b % 4); // few feature vectors, so proofs often match what is posted
         bytes32 commitment = hashed ? bytes32(a + 100) : Felts.commitment(Felts.pair(a, b));
+        // After an action on the borrower, its next posting waits the interval (a withdrawn posting is 0 here).
+        Posting memory last = _posted[i];
+        bool tooSoon = last.postedAt != 0 && last.consumed && block.timestamp < uint256(last.postedAt) + intervalG;
         vm.prank(asStranger ? STRANGER : PUBLISHER);
         try lending.postFeatures(bytes32(uint256(uint160(borrower(i)))), commitment) {
             if (asStranger || publisherIdG == 0) ++unauthorizedChanges;
+            if (tooSoon) ++unexpectedSuccesses;
             _posted[i] = Posting({
                 a: hashed ? a + 100 : a,
                 b: b,
@@ -160,7 +168,7 @@ contract LendingHandler {
                 everStale: false
             });
         } catch {
-            if (!asStranger && publisherIdG != 0) ++unexpectedFailures;
+            if (!asStranger && publisherIdG != 0 && !tooSoon) ++unexpectedFailures;
         }
         _checkPaused();
     }
@@ -299,6 +307,36 @@ contract LendingHandler {
         submit(p.hashed ? 4 : 0, i, i, pd, pd, 0); // model 1 or 3, the posted features, a valid proof
     }
 
+    /// @notice The guardian suspends a model (1 in 8), or the owner resumes it; both refused when there is
+    ///         nothing to do.
+    function breaker(uint256 modelSel, uint256 action) external {
+        uint256 id = 1 + modelSel % N_MODELS;
+        if (action % 8 == 1) {
+            vm.prank(GUARDIAN);
+            try lending.suspendModel(id) {
+                if (suspendedG[id]) ++unexpectedSuccesses;
+                suspendedG[id] = true;
+            } catch {
+                if (!suspendedG[id]) ++unexpectedFailures;
+            }
+        } else {
+            try lending.resumeModel(id) {
+                if (!suspendedG[id]) ++unexpectedSuccesses;
+                suspendedG[id] = false;
+            } catch {
+                if (suspendedG[id]) ++unexpectedFailures;
+            }
+        }
+        _checkPaused();
+    }
+
+    /// @notice The owner sets the posting interval (none a quarter of the time, else up to 2 hours).
+    function ownerSetInterval(uint256 interval) external {
+        uint32 i = interval % 4 == 0 ? 0 : uint32(interval % 2 hours);
+        lending.setMinPostingInterval(i);
+        intervalG = i;
+    }
+
     /// @notice The owner sets the breaker's step (1 to 1500 bp).
     function ownerSetStep(uint256 step) external {
         uint32 s = uint32(1 + step % 1500);
@@ -325,8 +363,13 @@ contract LendingHandler {
     function strangerConfigures(uint256 which, uint256 arg) external {
         vm.startPrank(STRANGER);
         bool changed;
-        uint256 w = which % 13;
-        if (w == 11) changed = _ok(address(lending), abi.encodeCall(lending.setMaxRateStep, (uint32(1 + arg % 1e6))));
+        uint256 w = which % 17;
+        uint256 id = 1 + arg % N_MODELS;
+        if (w == 13) changed = _ok(address(lending), abi.encodeCall(lending.suspendModel, (id)));
+        else if (w == 14) changed = _ok(address(lending), abi.encodeCall(lending.resumeModel, (id)));
+        else if (w == 15) changed = _ok(address(lending), abi.encodeCall(lending.setGuardian, (STRANGER)));
+        else if (w == 16) changed = _ok(address(lending), abi.encodeCall(lending.setMinPostingInterval, (uint32(arg))));
+        else if (w == 11) changed = _ok(address(lending), abi.encodeCall(lending.setMaxRateStep, (uint32(1 + arg % 1e6))));
         else if (w == 12) changed = _ok(address(lending), abi.encodeCall(lending.withdrawFeatures, (bytes32(uint256(uint160(borrower(arg % N_BORROWERS)))))));
         else if (w == 0) changed = _ok(address(lending), abi.encodeCall(lending.setFeaturePublisher, (STRANGER, true)));
         else if (w == 1) changed = _ok(address(lending), abi.encodeCall(lending.setMaxFeatureAge, (uint32(1 + arg % 1e6))));
@@ -488,7 +531,7 @@ contract LendingHandler {
     {
         uint256 slots = subjects.length;
         uint256[] memory postedAts = new uint256[](slots);
-        ok = !pausedG && modelId <= modelCountG && activeG[modelId] && acceptedG[modelId];
+        ok = !pausedG && modelId <= modelCountG && activeG[modelId] && acceptedG[modelId] && !suspendedG[modelId];
         for (uint256 s; s < slots; ++s) {
             Posting memory p = _posted[_index(subjects[s])];
             postedAts[s] = p.postedAt;
@@ -520,6 +563,7 @@ contract LendingHandler {
     {
         if (modelId == 0 || modelId > registry.modelCount()) return false;
         if (!registry.model(modelId).active || !lending.acceptedModel(modelId).accepted) return false;
+        if (lending.isModelSuspended(modelId)) return false;
         for (uint256 s; s < subjects.length; ++s) {
             RiskAdjustedLending.SubjectRecord memory r = lending.subjectRecord(subjects[s]);
             bytes32 c = modelId == 3 ? bytes32(xs[0]) : Felts.commitment(Felts.pair(xs[2 * s], xs[2 * s + 1]));

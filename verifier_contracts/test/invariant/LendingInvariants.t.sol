@@ -86,9 +86,12 @@ contract LendingInvariants is StdInvariant, Test {
         assertFalse(handler.lending().isFeaturePublisher(handler.STRANGER()), "stranger became a publisher");
         assertEq(handler.registry().modelCount(), handler.modelCountG(), "model count");
         assertEq(handler.lending().paused(), handler.pausedG(), "paused flag");
+        assertEq(handler.lending().guardian(), handler.GUARDIAN(), "guardian");
+        assertEq(uint256(handler.lending().minPostingInterval()), uint256(handler.intervalG()), "posting interval");
         for (uint256 id = 1; id <= handler.N_MODELS(); ++id) {
             assertEq(handler.registry().model(id).active, handler.activeG(id), "model active flag");
             assertEq(handler.lending().acceptedModel(id).accepted, handler.acceptedG(id), "model accepted flag");
+            assertEq(handler.lending().isModelSuspended(id), handler.suspendedG(id), "model suspended flag");
         }
     }
 
