@@ -77,15 +77,6 @@ def test_missing_store_is_a_usage_error_naming_both_layouts(tmp_path):
     assert_usage_error(r, str(tmp_path / "jobs.sqlite"), str(tmp_path / "jobs" / "jobs.sqlite"))
 
 
-def test_trip_without_the_suspension_function_is_a_usage_error(tmp_path):
-    from pipeline import chain
-
-    if hasattr(chain, "suspend_model"):
-        pytest.skip("pipeline.chain.suspend_model exists on this branch")
-    r = zkinfer("monitor", tmp_path, "--trip", "--rpc-url", "http://127.0.0.1:9")
-    assert_usage_error(r, "suspend_model")
-
-
 # ---- a real circuit
 
 def _reference(circuit_dir):
@@ -231,29 +222,37 @@ def test_a_real_batch_of_shifted_rows_is_drift_with_refusals_counted(profiled_ci
 
 
 @pytest.mark.slow
-def test_trip_suspends_only_on_drift_and_records_the_transaction(profiled_circuit, tmp_path, monkeypatch):
-    """The suspension itself lives in pipeline.chain (another change); here a stand-in records the calls."""
+def test_trip_suspends_only_on_drift_and_records_the_transaction(profiled_circuit, tmp_path):
+    """--trip on a real anvil: nothing is sent while within thresholds; drift sends the guardian's
+    suspension (the gate then reports the model suspended); a second drift run does not send it again."""
     from pipeline import chain
     from pipeline.monitor import Trip
 
-    calls = []
+    node = chain.chain_up(state=tmp_path / "anvil")
+    try:
+        ddir = tmp_path / "deployments"
+        chain.deploy(profiled_circuit, node.rpc_url, "lending", deployments_dir=ddir)
+        rng = np.random.default_rng(5)
+        out = _seed_store(tmp_path / "run", profiled_circuit, rng.uniform(-2, 2, (200, 8)))
+        trip = Trip(node.rpc_url, ddir)
+        report = monitor(out, trip=trip, plot=False)
+        assert report.verdict == "ok"
+        assert read_json(out / "drift.json")["trip"]["sent"] is False
+        assert not chain.model_suspended("tiny", node.rpc_url, deployments_dir=ddir)
 
-    def suspend_model(circuit_name, rpc_url, deployments_dir=None, private_key=None):
-        calls.append((circuit_name, rpc_url, str(deployments_dir), private_key))
-        return "0x" + "ab" * 32
+        _seed_store(out, profiled_circuit, rng.uniform(1, 2, (100, 8)), start=200)
+        report = monitor(out, window=100, trip=trip, plot=False)
+        assert report.verdict == "drift"
+        recorded = read_json(out / "drift.json")["trip"]
+        assert recorded["sent"] is True and recorded["tx_hash"].startswith("0x")
+        assert chain.model_suspended("tiny", node.rpc_url, deployments_dir=ddir)
+        receipt = chain.Chain(node.rpc_url).w3.eth.get_transaction_receipt(recorded["tx_hash"])
+        assert receipt.status == 1
+        assert any("suspension sent" in line for line in report.summary_lines())
 
-    monkeypatch.setattr(chain, "suspend_model", suspend_model, raising=False)
-    rng = np.random.default_rng(5)
-    out = _seed_store(tmp_path / "run", profiled_circuit, rng.uniform(-2, 2, (200, 8)))
-    trip = Trip("http://127.0.0.1:8545", tmp_path / "deployments")
-    report = monitor(out, trip=trip, plot=False)
-    assert report.verdict == "ok" and calls == []
-    assert read_json(out / "drift.json")["trip"]["sent"] is False
-
-    _seed_store(out, profiled_circuit, rng.uniform(1, 2, (100, 8)), start=200)
-    report = monitor(out, window=100, trip=trip, plot=False)
-    assert report.verdict == "drift"
-    assert calls == [("tiny", "http://127.0.0.1:8545", str(tmp_path / "deployments"), None)]
-    recorded = read_json(out / "drift.json")["trip"]
-    assert recorded["sent"] is True and recorded["tx_hash"] == "0x" + "ab" * 32
-    assert any("suspension sent" in line for line in report.summary_lines())
+        again = monitor(out, window=100, trip=trip, plot=False)
+        assert again.verdict == "drift"
+        assert read_json(out / "drift.json")["trip"] == {**read_json(out / "drift.json")["trip"], "sent": False,
+                                                          "already_suspended": True}
+    finally:
+        chain.chain_down(state=tmp_path / "anvil")

@@ -195,15 +195,6 @@ def _compare(values: np.ndarray, entry: dict, limit: float) -> dict:
             "observed_shares": observed.tolist(), "expected_shares": list(entry["shares"])}
 
 
-def _suspender():
-    try:
-        from ..chain import suspend_model
-    except ImportError:
-        raise UsageError("--trip needs pipeline.chain.suspend_model (the on-chain suspension), which this "
-                         "installation does not have yet: run without --trip, or update zkinfer") from None
-    return suspend_model
-
-
 def monitor(run_dir: str | os.PathLike, *, circuit_dir: str | os.PathLike | None = None, window: int | None = None,
             thresholds: Thresholds = Thresholds(), out: str | os.PathLike | None = None,
             trip: Trip | None = None, plot: bool = True) -> DriftReport:
@@ -218,7 +209,6 @@ def monitor(run_dir: str | os.PathLike, *, circuit_dir: str | os.PathLike | None
 
     if window is not None and (not isinstance(window, int) or window < 1):
         raise UsageError(f"window must be at least 1 row, got {window}")
-    suspend = _suspender() if trip else None
     store_dir = find_store(run_dir)
     with JobStore(store_dir) as store:
         meta = store.meta()
@@ -321,18 +311,24 @@ def monitor(run_dir: str | os.PathLike, *, circuit_dir: str | os.PathLike | None
         data["plot"] = report.plot_path.name if report.plot_path else None
     write_json_atomic(report.path, data)
     if trip is not None:
-        _trip(report, m, trip, suspend)
+        _trip(report, m, trip)
     return report
 
 
-def _trip(report: DriftReport, m: manifest_mod.Manifest, trip: Trip, suspend) -> None:
+def _trip(report: DriftReport, m: manifest_mod.Manifest, trip: Trip) -> None:
     """Send the suspension when the verdict is drift; drift.json records what happened, failure included."""
     rec = {"requested": True, "circuit": m.name, "rpc_url": trip.rpc_url, "deployments": str(trip.deployments_dir)}
+    from ..chain import model_suspended, suspend_model
+
     if report.verdict != "drift":
         rec.update(sent=False, why=f"not sent: verdict {report.verdict}")
+    elif model_suspended(m.name, trip.rpc_url, deployments_dir=trip.deployments_dir):
+        # The gate refuses a second suspension (ModelAlreadySuspended): a monitor run by cron must not fail.
+        rec.update(sent=False, already_suspended=True, why="not sent: the model is already suspended", at=time.time())
     else:
         try:
-            tx = suspend(m.name, trip.rpc_url, deployments_dir=trip.deployments_dir, private_key=trip.private_key)
+            tx = suspend_model(m.name, trip.rpc_url, deployments_dir=trip.deployments_dir,
+                               private_key=trip.private_key)
         except ZkinferError as e:
             rec.update(sent=False, why=f"suspension failed: {e.message}", at=time.time())
             report.data["trip"] = rec

@@ -272,3 +272,23 @@ def test_killed_node_resumes_without_losing_or_doubling(anvil, lending, tmp_path
     ours = [e for e in updates if e["args"]["borrower"] in borrowers]
     assert sorted(e["args"]["borrower"] for e in ours) == sorted(borrowers)
     assert not st["running"]
+
+
+def test_a_suspended_model_is_held_then_resumed(anvil, lending, tmp_path):
+    circuit, ddir, pub = lending
+    who = address("node-suspended")
+    chain.suspend_model(circuit.name, anvil.rpc_url, deployments_dir=ddir)
+    pub.publish(who, FEATURES[2])
+    node = _node(circuit, anvil, ddir, tmp_path)
+    node.open()
+    try:
+        for _ in range(4):
+            node.step()
+        held = node.store.counts()
+        assert node.suspended and status(tmp_path / "node")["suspended"]
+        chain.resume_model(circuit.name, anvil.rpc_url, deployments_dir=ddir)
+        _until(node, lambda: node.store.counts()["acted"] == 1)
+    finally:
+        node.close()
+    assert held["queued"] == 1 and held["acted"] == 0 and held["submitting"] == 0
+    assert _rate(pub, who) != LENDING_TERMS["initialRateBps"]
