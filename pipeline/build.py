@@ -36,6 +36,7 @@ from . import keys as keys_mod
 from . import layout as layout_mod
 from . import manifest as manifest_mod
 from . import prepare as prepare_mod
+from . import profile as profile_mod
 from . import srs as srs_mod
 from .artifacts import (
     copy_atomic,
@@ -62,7 +63,6 @@ from .errors import (
     ResourceLimitError,
     UnsupportedModelError,
 )
-from .monitor import profile as profile_mod
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,10 @@ def build_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, ou
         existing = _up_to_date(out_dir, plan.key)
         if existing:
             _say(progress, f"{out_dir}: up to date (nothing changed since the last build)")
-            if profile_mod.PROFILE not in existing.data["artifacts"]:  # built before profiles were recorded
+            # Built before profiles were recorded, or with an older kind of profile: (re)compute it only.
+            if profile_mod.PROFILE not in existing.data["artifacts"] or not profile_mod.is_current(out_dir):
                 profile_mod.attach_profile(out_dir, profile_mod.for_build(plan, existing.circuit))
-                _say(progress, f"  recorded its calibration profile: {out_dir / profile_mod.PROFILE}")
+                _say(progress, f"  recorded its data profile: {out_dir / profile_mod.PROFILE}")
                 existing = manifest_mod.load(out_dir)
             return BuildResult(manifest=existing, rebuilt=False, fidelity=existing.data["fidelity"])
 

@@ -1,4 +1,4 @@
-"""`zkinfer monitor`: drift of what a prover proved against its circuit's calibration profile."""
+"""`zkinfer monitor`: drift of what a prover proved against its circuit's data profile."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from .base import DEPLOYMENTS_OPTION, cli, echo_lines
 def monitor_cmd(run_dir, circuit_dir, window, psi_max, output_psi_max, refused_max, min_rows, out_dir, profile_from,
                 trip, rpc, deployments_dir, no_plot):
     """Compare the rows proven in a batch OUTDIR (or a `zkinfer serve` DIR's jobs/) with the circuit's
-    calibration profile: PSI per input feature and output, and the share refused as out of range.
+    data profile: PSI per input feature and output, and the share refused as out of range.
 
     Exit 0 within thresholds (or 'insufficient': too few rows to judge), 1 when a threshold is crossed
     (drift), 2 for usage errors.

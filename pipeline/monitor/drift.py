@@ -1,4 +1,4 @@
-"""Drift: what a prover proved recently, against its circuit's calibration profile (`profile`).
+"""Drift: what a prover proved recently, against its circuit's data profile (`profile`).
 
 Three checks, each against an operator's threshold (`Thresholds`):
 
@@ -13,8 +13,11 @@ Three checks, each against an operator's threshold (`Thresholds`):
   class is OutOfRangeError (stores written before error classes were recorded: reasons in OutOfRangeError's
   own wording), over those plus the proven rows.
 
-PSI has a noise floor: two samples of one distribution, of N and M values, give about
-(bins - 1) * (1/N + 1/M) (a chi-square's mean over N). Below `Thresholds.min_rows` proven rows the PSI checks
+Small windows: adjacent profile bins are merged until each expects at least MIN_EXPECTED_PER_BIN (5) of the
+window's rows (the usual chi-square rule), so a window of 12 rows is judged on 2 bins rather than on 10
+mostly-empty ones, where each empty bin alone would add ~0.7 to the PSI by chance. Each entry records the
+`bins_used`. PSI then has a noise floor: two samples of one distribution, of N and M values, give about
+(bins_used - 1) * (1/N + 1/M) (a chi-square's mean over N). Below `Thresholds.min_rows` proven rows the PSI checks
 do not apply and the verdict is `insufficient` unless the refused share alone crossed its threshold. This is
 a statistical alarm about the rows this prover proved, nothing more: it proves nothing about the model.
 """
@@ -32,14 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from .. import manifest as manifest_mod
+from .. import profile as profile_mod
 from ..artifacts import sha256_file, write_json_atomic
 from ..errors import UsageError, ZkinferError
-from . import profile as profile_mod
 
 SCHEMA = "zkinfer/drift@1"
 DRIFT_JSON = "drift.json"
 DRIFT_PNG = "drift.png"
 EPSILON = 1e-4
+MIN_EXPECTED_PER_BIN = 5
 PSI_FORMULA = ("PSI = sum over the profile's bins of (a - e) * ln(a / e); e: the profile's share, a: the proven "
                f"rows' share, each at least {EPSILON:g}")
 OUT_OF_RANGE = "OutOfRangeError"
@@ -180,9 +184,25 @@ def _refused(row: dict) -> str | None:
     return None
 
 
+def merge_bins(observed, expected, n: int, min_expected: float = MIN_EXPECTED_PER_BIN):
+    """Adjacent bins merged, in order, until each expects at least `min_expected` of `n` rows (the last
+    group absorbs a short remainder). Returns (observed, expected) shares over the merged bins."""
+    groups, start, acc = [], 0, 0.0
+    for i, e in enumerate(expected):
+        acc += e
+        if acc * n >= min_expected:
+            groups.append((start, i + 1))
+            start, acc = i + 1, 0.0
+    if start < len(expected):
+        groups = groups[:-1] + [(groups[-1][0] if groups else 0, len(expected))]
+    o, e = np.asarray(observed, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    return np.array([o[a:b].sum() for a, b in groups]), np.array([e[a:b].sum() for a, b in groups])
+
+
 def _compare(values: np.ndarray, entry: dict, limit: float) -> dict:
     observed = profile_mod.bin_shares(values, entry["edges"])
-    value = psi(observed, entry["shares"])
+    merged_observed, merged_expected = merge_bins(observed, entry["shares"], len(values))
+    value = psi(merged_observed, merged_expected)
     mean = float(values.mean())
     std = entry["std"]
     median = float(np.median(values))
@@ -192,6 +212,7 @@ def _compare(values: np.ndarray, entry: dict, limit: float) -> dict:
             "median": median, "profile_median": entry["quantiles"]["p50"],
             "median_shift_std": (median - entry["quantiles"]["p50"]) / std if std > 0 else None,
             "outside_profile_range": float(np.mean((values < entry["min"]) | (values > entry["max"]))),
+            "bins_used": len(merged_expected),
             "observed_shares": observed.tolist(), "expected_shares": list(entry["shares"])}
 
 
@@ -279,7 +300,7 @@ def monitor(run_dir: str | os.PathLike, *, circuit_dir: str | os.PathLike | None
     if considered >= t.min_rows and share > t.refused_max:
         crossed.append(f"refused share {share:.4f} > {t.refused_max:g}")
     verdict = "drift" if crossed else ("ok" if judged else "insufficient")
-    bins = max((len(e["shares"]) for e in profile["inputs"]), default=0)
+    bins = max((f["bins_used"] for f in inputs), default=0)
     noise = (bins - 1) * (1 / n + 1 / profile["count"]) if n and bins else None
 
     out_dir = Path(out) if out is not None else Path(run_dir)

@@ -33,7 +33,7 @@ def write_plot(path: Path, data: dict) -> Path | None:
         ax.set_xticks(range(len(values)))
         ax.set_xticklabels(names, rotation=90 if len(names) > 12 else 45, fontsize=7 if len(names) > 24 else 9)
     ax.axhline(t["psi_max"], color="black", linestyle="--", linewidth=1, label=f"threshold {t['psi_max']:g}")
-    ax.set_ylabel("PSI vs calibration profile")
+    ax.set_ylabel("PSI vs the data profile")
     ax.set_title(f"input features ({data['rows']['proved']} proven rows)")
     ax.legend(loc="upper right")
 

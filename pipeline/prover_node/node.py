@@ -23,6 +23,7 @@ are proven alone (one row padded to K slots, all slots naming the subject: the g
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import statistics
@@ -267,8 +268,10 @@ class ProverNode:
             return 0
         jobs_dir = self.dir / JOBS_DIR
         jobs = self._jobs_of(queued)
-        new_rows = [p for p in queued if p.label not in jobs]
-        unproved = [p for p in queued if jobs.get(p.label, ("queued",))[0] == "queued"]
+        # A bounded chunk per pass: run_batch returns when its store is proved, so a backlog handed over whole
+        # would be submitted only once all of it was proved. Two packs per worker keep the provers busy.
+        new_rows = [p for p in queued if p.label not in jobs][:2 * self.config.workers * self.slot_count]
+        unproved = [p for p in queued if jobs.get(p.label, ("queued",))[0] in ("queued", "running")]
         if not unproved:
             return 0
         oldest = min(p.seen_at for p in unproved)
@@ -278,8 +281,6 @@ class ProverNode:
         inbox = None
         if new_rows:
             inbox = self.dir / "inbox.jsonl"
-            import json
-
             inbox.write_text("".join(json.dumps({"id": p.label, **p.row}) + "\n" for p in new_rows))
         summary = run_batch(self.config.circuit_dir, inbox, jobs_dir, workers=self.config.workers, pad=pad,
                             timeout_s=self.config.prove_timeout_s)
@@ -409,8 +410,6 @@ def _first_line(e: BaseException) -> str:
 
 class _JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        import json
-
         entry = {"t": round(record.created, 3), "level": record.levelname.lower(), "msg": record.getMessage()}
         if getattr(record, "kind", None):
             entry["kind"] = record.kind

@@ -1,5 +1,10 @@
-"""The calibration profile: how each input feature and each output was distributed in the data a circuit was
-built from, for `pipeline.monitor` to compare what a prover proves against.
+"""The data profile: how each input feature and each output was distributed in the data a circuit was built
+from, for `pipeline.monitor` to compare what a prover proves against. A build stage (the build writes it),
+so it lives before `monitor`, which only reads it.
+
+Which data: the build's held-out validation data when it was given one (the model's own distribution),
+else its calibration data. Calibration sets are often range-stressing on purpose (the zoo's start with
+samples pushing each lookup to its bounds), so they describe the circuit's range, not the population.
 
 `DIR/profile.json` (schema ``zkinfer/profile@1``) is written by the build beside the manifest and listed with
 its sha256 among the manifest's artifacts, so it is authenticated like every other file of the circuit; it
@@ -7,7 +12,7 @@ is not part of the circuit's identity (`manifest.identity` hashes only the graph
 settings), so adding or recomputing it never changes `circuit_id`::
 
     {
-      "schema": "zkinfer/profile@1",
+      "schema": "zkinfer/profile@2",
       "source": "calibration data: data/credit.json (200 samples)",
       "count": 200,                 # inferences profiled (a K-slot sample counts K)
       "bins": 10,                   # quantile bins asked for (fewer where values repeat)
@@ -33,18 +38,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import layout as layout_mod
-from .. import manifest as manifest_mod
-from ..artifacts import read_json, sha256_file, write_json_atomic
-from ..errors import ArtifactMismatchError, UsageError
+from . import layout as layout_mod
+from . import manifest as manifest_mod
+from .artifacts import read_json, sha256_file, write_json_atomic
+from .errors import ArtifactMismatchError, UsageError
 
 PROFILE = "profile.json"
-SCHEMA = "zkinfer/profile@1"
+SCHEMA = "zkinfer/profile@2"  # 2: held-out validation data preferred over calibration data
 DEFAULT_BINS = 10  # deciles
 # Inferences a build profiles at most (each is one reference run of the model).
 MAX_SAMPLES = 20000
 BINNING = ("bin j holds edges[j-1] < v <= edges[j] (first and last bins open-ended); edges are the distinct "
            "interior quantiles of the profiled values")
+HELD_OUT = "held-out"  # how build_plan names validation data given apart from the calibration data
 QUANTILES = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
 
 
@@ -117,14 +123,27 @@ def compute(circuit: dict, samples: list, references: list | None, output_names:
 
 
 def for_build(plan, circuit: dict, bins: int = DEFAULT_BINS) -> dict:
-    """The profile a build records: its calibration data (`build_plan._Plan.calibration`) and the user's model's
-    outputs on it (the build's reference: onnxruntime, onnx's evaluator or the data's recorded outputs)."""
-    from .. import fidelity as fidelity_mod
+    """The profile a build records: its held-out validation data if it has some (`build_plan._Plan`), else its
+    calibration data, with the user's model's outputs on it (the build's reference: onnxruntime, onnx's
+    evaluator or the data's recorded outputs)."""
+    from . import fidelity as fidelity_mod
 
-    samples = plan.calibration[:MAX_SAMPLES]
+    held_out = plan.validation_source.startswith(HELD_OUT)
+    samples = (plan.validation if held_out else plan.calibration)[:MAX_SAMPLES]
     refs = fidelity_mod.reference_outputs(plan.reference, plan.sig, samples, plan.variables)
-    source = f"calibration data: {plan.data_path} ({len(samples)} samples; outputs: {plan.reference.kind})"
+    what = "held-out validation data" if held_out else "calibration data"
+    source = f"{what}: {plan.validation_source if held_out else plan.data_path} ({len(samples)} samples; " \
+             f"outputs: {plan.reference.kind})"
     return compute(circuit, samples, refs, [t.name for t in plan.sig.outputs], source, bins)
+
+
+def is_current(circuit_dir: str | os.PathLike) -> bool:
+    """Whether DIR's recorded profile is of this version (an older one is recomputed by the next build)."""
+    path = Path(circuit_dir) / PROFILE
+    try:
+        return read_json(path, "profile").get("schema") == SCHEMA
+    except (UsageError, OSError, AttributeError):
+        return False
 
 
 def from_data(circuit_dir: str | os.PathLike, data_path: str | os.PathLike, bins: int = DEFAULT_BINS,
@@ -132,9 +151,9 @@ def from_data(circuit_dir: str | os.PathLike, data_path: str | os.PathLike, bins
     """(Re)compute a built circuit's profile from an ezkl input.json-style data file (`{"input_data": ...}`,
     samples back to back, optional `output_data`), with its model (source.onnx) as the outputs' reference.
     With `attach` it becomes the circuit's profile.json, listed in the manifest (`attach`)."""
-    from .. import reference as reference_mod
-    from ..build_plan import _load_samples
-    from ..export import inspect
+    from . import reference as reference_mod
+    from .build_plan import _load_samples
+    from .export import inspect
 
     m = manifest_mod.load(circuit_dir)
     manifest_mod.verify_artifacts(m, (manifest_mod.SOURCE_ONNX,))
