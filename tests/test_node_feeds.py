@@ -99,3 +99,47 @@ def test_store_keeps_each_posting_once_and_status_reports_it(tmp_path):
     assert 'zkinfer_node_incidents_total{kind="rpc"} 1' in text
     with pytest.raises(UsageError, match="not a prover node directory"):
         status(tmp_path / "elsewhere")
+
+
+def test_metrics_are_served_on_loopback(tmp_path):
+    import urllib.error
+    import urllib.request
+
+    from pipeline.chain import _free_port
+    from pipeline.prover_node.metrics import serve_metrics
+
+    with NodeStore(tmp_path, create=True) as s:
+        s.incident("start", "node started")
+    port = _free_port()
+    server = serve_metrics(tmp_path, port)
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            body = r.read().decode()
+            assert r.headers["Content-Type"].startswith("text/plain")
+        assert "zkinfer_node_backlog 0" in body and 'zkinfer_node_incidents_total{kind="start"} 1' in body
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["serve", "DIR"], "--features is required"),
+    (["serve", "DIR", "--features", "f.jsonl"], "give --circuit DIR"),
+    (["serve", "status"], "usage: zkinfer serve status DIR"),
+    (["serve", "status", "nowhere"], "not a prover node directory"),
+    (["serve", "DIR", "--features", "f.jsonl", "--circuit", "nowhere", "--rpc", "http://127.0.0.1:9"], "nowhere"),
+])
+def test_serve_usage_errors_exit_2_with_one_line(tmp_path, args, message):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=tmp_path, capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert message in r.stderr and "Traceback" not in r.stderr
