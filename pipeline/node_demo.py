@@ -139,7 +139,7 @@ def run_node_demo(work_dir: str | os.PathLike = "runs/node-demo", circuits_dir: 
         trip = shock.data.get("trip") or {}
         say(f"   shocked batch: {shock.verdict} ({', '.join(shock.crossed[:4])}); breaker tripped: "
             f"{bool(trip.get('sent'))} {trip.get('tx_hash', '')}")
-        suspended_block = node_chain_block(pub)
+        suspended_block = pub.chain.w3.eth.block_number  # postings after this one were made while suspended
 
         say(f"\n== 5. {HELD_BORROWERS} more postings while the model is suspended")
         for w, f in zip(who[NORMAL_BORROWERS + SHOCKED_BORROWERS:], normal_borrowers(HELD_BORROWERS, NORMAL_SEED + 9),
@@ -163,10 +163,6 @@ def run_node_demo(work_dir: str | os.PathLike = "runs/node-demo", circuits_dir: 
 
 
 SUMMARY_KEYS = ("postings", "actions", "lost", "doubled", "restarts", "breaker_tripped", "latency_s")
-
-
-def node_chain_block(pub) -> int:
-    return pub.chain.w3.eth.block_number
 
 
 def _summary(pub, node_dir: Path, who: list[str], restarts: int, trip: dict, suspended_block: int,

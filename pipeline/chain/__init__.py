@@ -53,6 +53,7 @@ from .gate import (
     Submission,
     feature_commitment,
     open_gate,
+    post_commitment,
     post_features,
     subjects_for,
     submit,
@@ -80,7 +81,7 @@ __all__ = [
     "ContractRevertError", "DeployedContract", "Deployment", "DeploymentsBook", "FeatureCommitter", "GateHandle",
     "LocalChain", "Posting", "RegisteredModel", "RevertDecoder", "Submission", "breaker_status", "chain_down",
     "chain_up", "deploy", "deployments_path", "feature_commitment", "load_deployments", "local_chain",
-    "model_suspended", "open_gate", "params_commitment", "post_features", "registered_model", "resume_model",
-    "set_guardian", "slot_commitments", "state_dir", "subjects_for", "submit", "submit_calldata", "suspend_model",
-    "verification_gas", "withdraw_features",
+    "model_suspended", "open_gate", "params_commitment", "post_commitment", "post_features", "registered_model",
+    "resume_model", "set_guardian", "slot_commitments", "state_dir", "subjects_for", "submit", "submit_calldata",
+    "suspend_model", "verification_gas", "withdraw_features",
 ]

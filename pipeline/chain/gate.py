@@ -70,12 +70,16 @@ class FeatureCommitter:
 
     def row(self, features: list[float], salt: str | None = None) -> dict:
         """The subject's features as one batch row (`zkinfer batch` JSONL): one flat list per input tensor."""
-        sizes = layout.slot_layout(self.manifest.circuit).sizes
-        tensors, pos = [], 0
-        for n in sizes:
-            tensors.append(list(features[pos:pos + n]))
-            pos += n
-        return {"input_data": tensors, **({"salt": salt} if salt is not None else {})}
+        return {"input_data": _per_tensor(self.manifest, features), **({"salt": salt} if salt is not None else {})}
+
+
+def _per_tensor(m: manifest_mod.Manifest, features: list[float]) -> list[list[float]]:
+    """One subject's flat features split into its input tensors (one flat list each), in input order."""
+    tensors, pos = [], 0
+    for n in layout.slot_layout(m.circuit).sizes:
+        tensors.append(list(features[pos:pos + n]))
+        pos += n
+    return tensors
 
 
 def _as_circuit_takes(m: manifest_mod.Manifest, features: list[float]) -> list[float]:
@@ -84,12 +88,8 @@ def _as_circuit_takes(m: manifest_mod.Manifest, features: list[float]) -> list[f
     prescale = m.circuit.get("input_prescale")
     if not prescale:
         return list(features)
-    sizes = layout.slot_layout(m.circuit).sizes
-    tensors, pos = [], 0
-    for n in sizes:
-        tensors.append(list(features[pos:pos + n]))
-        pos += n
-    return [v for t in to_circuit_values(tensors, prescale[: len(sizes)]) for v in t]
+    tensors = _per_tensor(m, features)
+    return [v for t in to_circuit_values(tensors, prescale[: len(tensors)]) for v in t]
 
 
 @dataclass(frozen=True)
@@ -187,6 +187,7 @@ class Posting:
     posted_at: int  # block timestamp: with the subject, it names the posting (acted on at most once)
     transaction_hash: str
     gas_used: int
+    block_number: int = 0
 
 
 def post_features(proof_paths: list[str | os.PathLike], rpc_url: str, *, subjects: list[str] | None = None,
@@ -203,14 +204,18 @@ def post_features(proof_paths: list[str | os.PathLike], rpc_url: str, *, subject
             if (subject, commitment) in posted:  # a padding slot: its subject's features are already posted
                 continue
             posted.add((subject, commitment))
-            receipt = chain.transact(handle.gate.functions.postFeatures(subject, commitment),
-                                     f"posting features for subject 0x{subject.hex()}")
-            event = handle.gate.events.FeaturesPosted().process_receipt(receipt)[0]["args"]
-            postings.append(Posting(subject="0x" + subject.hex(), commitment="0x" + commitment.hex(),
-                                    posted_at=event["postedAt"],
-                                    transaction_hash="0x" + bytes(receipt.transactionHash).hex(),
-                                    gas_used=receipt.gasUsed))
+            postings.append(post_commitment(handle, subject, commitment))
     return postings
+
+
+def post_commitment(handle: GateHandle, subject: bytes, commitment: bytes) -> Posting:
+    """Post one subject's feature commitment (both 32-byte words) on the gate; the posting it made."""
+    receipt = handle.chain.transact(handle.gate.functions.postFeatures(subject, commitment),
+                                    f"posting features for subject 0x{subject.hex()}")
+    event = handle.gate.events.FeaturesPosted().process_receipt(receipt)[0]["args"]
+    return Posting(subject="0x" + subject.hex(), commitment="0x" + commitment.hex(), posted_at=event["postedAt"],
+                   transaction_hash="0x" + bytes(receipt.transactionHash).hex(), gas_used=receipt.gasUsed,
+                   block_number=receipt.blockNumber)
 
 
 def withdraw_features(circuit: str, rpc_url: str, *, subjects: list[str] | None = None,

@@ -64,9 +64,14 @@ def _alive(run: dict) -> bool | None:
         return False
     if run["host"] != socket.gethostname():
         return None
+    return pid_alive(run["pid"])
+
+
+def pid_alive(pid) -> bool:
+    """Whether a process with this pid runs on this host (one of another user's counts)."""
     try:
-        os.kill(run["pid"], 0)
-    except ProcessLookupError:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
         return False
     except PermissionError:
         pass

@@ -354,6 +354,12 @@ class JobStore:
                 "SELECT label FROM labels WHERE job_id = ? ORDER BY label", (job_id,))]
         return out
 
+    def by_label(self, labels: Iterable[str]) -> dict[str, Job]:
+        """The job each of these labels was submitted as (labels never submitted are left out)."""
+        wanted = set(labels)
+        return {r["label"]: _job(r) for r in self.db.execute(
+            "SELECT l.label, j.* FROM labels l JOIN jobs j ON j.id = l.job_id") if r["label"] in wanted}
+
     def proof_paths(self) -> set[str]:
         """The proof files proved jobs refer to (relative to OUTDIR)."""
         return {r[0] for r in self.db.execute("SELECT DISTINCT proof_path FROM jobs WHERE state = 'proved'")}

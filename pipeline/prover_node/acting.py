@@ -147,16 +147,16 @@ def plan_submissions(node, ready: list[st.PostingRow], jobs: dict) -> list[Plann
             _settle(node, p, verdict, why, {})
     jobs_dir = node.dir / "jobs"
     if node.slot_count == 1:  # a one-slot proof is about its features only: any posting of them may use it
-        return [Planned(node, [p], jobs_dir / jobs[p.label][1]) for p in open_]
+        return [Planned(node, [p], jobs_dir / jobs[p.label].proof_path) for p in open_]
     plans, by_proof = [], {}
     for p in open_:
-        by_proof.setdefault(jobs[p.label][1], []).append(p)
+        by_proof.setdefault(jobs[p.label].proof_path, []).append(p)
     for rel, group in by_proof.items():
         proof = prooffile.load(jobs_dir / rel)
         members = [s for s in proof.slots if not s.padding]
         taken: list[st.PostingRow] = []
         for slot in members:
-            p = next((q for q in group if jobs[q.label][3] == slot.job_id and q not in taken), None)
+            p = next((q for q in group if jobs[q.label].id == slot.job_id and q not in taken), None)
             if p is None:
                 break
             taken.append(p)

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from ..artifacts import read_json, write_json_atomic
 from ..errors import ChainError, UsageError, ZkinferError
-from ..jobs.store import JobStore, OutDirLock
+from ..jobs.report import pid_alive
+from ..jobs.store import DB_FILE, Job, JobStore, OutDirLock
 from . import store as st
 from .feeds import FeatureSource, open_source, subject_word
 
@@ -271,7 +272,7 @@ class ProverNode:
         # A bounded chunk per pass: run_batch returns when its store is proved, so a backlog handed over whole
         # would be submitted only once all of it was proved. Two packs per worker keep the provers busy.
         new_rows = [p for p in queued if p.label not in jobs][:2 * self.config.workers * self.slot_count]
-        unproved = [p for p in queued if jobs.get(p.label, ("queued",))[0] in ("queued", "running")]
+        unproved = [p for p in queued if p.label not in jobs or jobs[p.label].state in ("queued", "running")]
         if not unproved:
             return 0
         oldest = min(p.seen_at for p in unproved)
@@ -288,21 +289,17 @@ class ProverNode:
             self._stop.set()
         jobs = self._jobs_of(queued)
         for p in queued:
-            state, _, reason, _ = jobs.get(p.label, ("missing", None, None, None))
-            if state == "failed":
-                self.store.update(p.id, st.FAILED, reason=f"proving failed: {reason}")
+            if p.label in jobs and jobs[p.label].state == "failed":
+                self.store.update(p.id, st.FAILED, reason=f"proving failed: {jobs[p.label].reason}")
         return summary.proved_now
 
-    def _jobs_of(self, postings: list[st.PostingRow]) -> dict[str, tuple[str, str | None, str | None, str]]:
-        """label -> (job state, proof path, failure reason, job id) for postings already in the job store."""
+    def _jobs_of(self, postings: list[st.PostingRow]) -> dict[str, Job]:
+        """label -> its job, for the postings already handed to the job store."""
         path = self.dir / JOBS_DIR
-        if not (path / "jobs.sqlite").exists():
+        if not (path / DB_FILE).exists():
             return {}
-        wanted = {p.label for p in postings}
         with JobStore(path) as js:
-            rows = js.db.execute("SELECT l.label, j.state, j.proof_path, j.reason, j.id FROM labels l "
-                                 "JOIN jobs j ON j.id = l.job_id").fetchall()
-        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows if r[0] in wanted}
+            return js.by_label(p.label for p in postings)
 
     # ---- acting
 
@@ -311,7 +308,7 @@ class ProverNode:
 
         queued = self.store.postings(st.QUEUED)
         jobs = self._jobs_of(queued)
-        ready = [p for p in queued if jobs.get(p.label, ("",))[0] == "proved"]
+        ready = [p for p in queued if p.label in jobs and jobs[p.label].state == "proved"]
         if not ready:
             return 0
         self.suspended = bool(model_suspended(self.handle))
@@ -372,7 +369,7 @@ def status(serve_dir: str | os.PathLike) -> dict:
         lat = s.latencies()
         recent = s.acted_since(time.time() - THROUGHPUT_WINDOW_S)
         problems, incidents, incident_counts = s.problems(), s.incidents(), s.incident_counts()
-    running = bool(live.get("running")) and _pid_alive(live.get("pid"))
+    running = bool(live.get("running")) and pid_alive(live.get("pid"))
     return {
         "dir": str(d), "running": running, "circuit": meta.get("circuit"), "circuit_id": meta.get("circuit_id"),
         "chain_id": meta.get("chain_id"), "gate": meta.get("gate"), "account": meta.get("account"),
@@ -391,16 +388,6 @@ def _summary(values: list[float]) -> dict:
     ordered = sorted(values)
     return {"n": len(values), "median": statistics.median(ordered),
             "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], "max": ordered[-1]}
-
-
-def _pid_alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-        return True
-    except (TypeError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
 
 
 def _first_line(e: BaseException) -> str:

@@ -37,16 +37,13 @@ class FeaturePublisher:
             os.fsync(f.fileno())
         return word
 
-    def post(self, subject, commitment: str) -> dict:
-        """Post a commitment for a subject; returns the FeaturesPosted event's fields."""
-        word = subject_word(subject)
-        fn = self.handle.gate.functions.postFeatures(bytes.fromhex(word[2:]), bytes.fromhex(commitment[2:]))
-        receipt = self.chain.transact(fn, f"posting features for subject {word}")
-        event = self.handle.gate.events.FeaturesPosted().process_receipt(receipt)[0]["args"]
-        return {"subject": word, "commitment": commitment, "posted_at": event["postedAt"],
-                "block_number": receipt.blockNumber, "transaction_hash": "0x" + bytes(receipt.transactionHash).hex()}
+    def post(self, subject, commitment: str):
+        """Post a commitment (hex) for a subject; returns the `chain.Posting`."""
+        from ..chain import post_commitment
 
-    def publish(self, subject, features: list[float], salt: str | None = None) -> dict:
+        return post_commitment(self.handle, bytes.fromhex(subject_word(subject)[2:]), bytes.fromhex(commitment[2:]))
+
+    def publish(self, subject, features: list[float], salt: str | None = None):
         """Write the row, then post its commitment: one new posting for the subject."""
         word = self.write_row(subject, features, salt)
         return self.post(word, self.committer(list(features), salt))
