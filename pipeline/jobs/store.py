@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS labels (
     source TEXT NOT NULL,
     PRIMARY KEY (job_id, label)
 );
+CREATE INDEX IF NOT EXISTS labels_label ON labels (label);  -- a prover node finds its postings' jobs by label
 CREATE TABLE IF NOT EXISTS runs (
     id         TEXT PRIMARY KEY,
     host       TEXT NOT NULL,
@@ -356,9 +357,13 @@ class JobStore:
 
     def by_label(self, labels: Iterable[str]) -> dict[str, Job]:
         """The job each of these labels was submitted as (labels never submitted are left out)."""
-        wanted = set(labels)
-        return {r["label"]: _job(r) for r in self.db.execute(
-            "SELECT l.label, j.* FROM labels l JOIN jobs j ON j.id = l.job_id") if r["label"] in wanted}
+        wanted, found = sorted(set(labels)), {}
+        for i in range(0, len(wanted), 500):  # in chunks under SQLite's limit on bound variables
+            chunk = wanted[i:i + 500]
+            found.update((r["label"], _job(r)) for r in self.db.execute(
+                f"SELECT l.label, j.* FROM labels l JOIN jobs j ON j.id = l.job_id "
+                f"WHERE l.label IN ({', '.join('?' for _ in chunk)})", chunk))
+        return found
 
     def proof_paths(self) -> set[str]:
         """The proof files proved jobs refer to (relative to OUTDIR)."""
