@@ -55,14 +55,32 @@ class Measured:
     stdout: str = ""
 
 
+def _high_water_kib(pid: int) -> int | None:
+    """The process's peak resident memory so far (VmHWM, KiB), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def run_measured(cmd: list[str], timeout_s: float | None = None, env: dict | None = None) -> Measured:
-    """Run `cmd` and measure it: peak RSS from the kernel's rusage of that child (os.wait4), not of this
-    process or its other children."""
+    """Run `cmd` and measure it: wall seconds, and peak RSS from the child's own VmHWM, polled while it runs.
+
+    Not the kernel's rusage: Linux carries a parent's high-water mark into a child it forks and execs
+    (`ru_maxrss` is at least the parent's RSS at fork), so a 100 MB child of a 1 GB benchmark process reads
+    1 GB. VmHWM belongs to the child's own address space, which exec makes afresh. A child that ends before
+    the first poll falls back to rusage."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         deadline = None if timeout_s is None else t + timeout_s
+        peak_kib = 0
         while True:
+            peak_kib = max(peak_kib, _high_water_kib(p.pid) or 0)
             pid, status, usage = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 break
@@ -77,7 +95,7 @@ def run_measured(cmd: list[str], timeout_s: float | None = None, env: dict | Non
         out.seek(0)
         tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
         stdout = out.read().decode(errors="replace")
-    return Measured(p.returncode, wall, round(usage.ru_maxrss / 1024, 1), "\n".join(tail), stdout)
+    return Measured(p.returncode, wall, round((peak_kib or usage.ru_maxrss) / 1024, 1), "\n".join(tail), stdout)
 
 
 def zkinfer_command() -> list[str]:

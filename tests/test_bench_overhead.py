@@ -13,6 +13,16 @@ def test_run_measured_reports_the_childs_own_memory():
     assert run_measured([sys.executable, "-c", "import sys; sys.exit(3)"]).returncode == 3
 
 
+
+def test_run_measured_does_not_count_the_parents_memory():
+    # Linux carries a parent's high-water mark into a forked child's rusage; a big benchmark process must not
+    # make its small children read big.
+    ballast = bytearray(600 << 20)
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    m = run_measured([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    assert m.returncode == 0 and 0 < m.peak_rss_mb < 300
+    del ballast
+
 @pytest.mark.slow
 def test_overhead_of_the_tiny_circuit(tiny_circuit):
     row = overhead_of(tiny_circuit, runs=1, batch_rows=1)
