@@ -13,11 +13,13 @@ The model, and where its constants come from:
   climbs the calibration ladder may end larger).
 - pk bytes and peak memory: `pipeline.resources.estimate` (32 bytes x 2**logrows x polynomial
   equivalents from the tables, dynamic lookups, advice columns and, for hashed visibility, the Poseidon
-  chip; peak = 3 x pk + 300 MB).
+  chip; peak = 2 x pk + 300 MB).
 - prove seconds: linear in the proving key, which is linear in 2**logrows x columns:
   ``prove_s = PROVE_S_FIXED + PROVE_S_PER_GIB_PK x pk_GiB x REFERENCE_CPUS / cpus``. The constants are
-  fitted to credit_risk's measured builds on the project's 2-core reference machine (K = 64: a 1.8 GB key
-  proved in ~27 s, `make bench`'s batching section); fewer or more cores scale the variable part, as
+  fitted to proofs measured on the project's 2-core reference machine (`make bench`, sections batching
+  and estimates, 2 Dec 2026: ~28 s per GiB of key from 0.13 GiB (digits_cnn, 5.4 s) to 3.3 GiB
+  (credit_risk at K = 128, 94 s); an earlier session on the same machine proved K = 64 in 27 s against
+  47 s that day, so the constant sits between the two). Fewer or more cores scale the variable part, as
   halo2's FFTs and MSMs parallelise. The fixed part is witness generation, the mock check and file I/O.
 - verification gas: ``VERIFY_GAS_BASE + VERIFY_GAS_PER_INSTANCE x instances`` (+ REUSABLE_EXTRA_GAS for
   ezkl's reusable verifier, which reads its key from calldata). Fitted to credit_risk with hashed inputs
@@ -43,8 +45,8 @@ from . import resources
 from .compile import CircuitSettings
 
 REFERENCE_CPUS = 2
-PROVE_S_FIXED = 0.5
-PROVE_S_PER_GIB_PK = 15.0
+PROVE_S_FIXED = 1.5
+PROVE_S_PER_GIB_PK = 24.0
 VERIFY_GAS_BASE = 790_000
 VERIFY_GAS_PER_INSTANCE = 1_075
 REUSABLE_EXTRA_GAS = 330_000
