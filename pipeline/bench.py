@@ -8,6 +8,7 @@ keeps the others, so one section can be re-measured alone (`zkinfer bench --sect
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -294,6 +295,36 @@ def batching_targets(rows: list[dict]) -> dict:
                               for name, value in measured.items()}}
 
 
+def batching_gas_model(rows: list[dict]) -> dict:
+    """Gas as a line in K, from the two largest K measured: verification = fixed + per_borrower x K, and the
+    gate's own work (the whole action less verification) likewise. Says where the per-borrower targets can
+    and cannot be met: the fixed part (pairing check, transcript, openings) spreads over K, the per-borrower
+    parts (a borrower's instances; its record's read and write, its event, its subject) never shrink."""
+    ok = sorted((r for r in rows if "error" not in r and r.get("verify_proof_gas")), key=lambda r: r["k"])
+    if len(ok) < 2 or ok[-1]["k"] == ok[-2]["k"]:
+        return {}
+    a, b = ok[-2], ok[-1]
+    dk = b["k"] - a["k"]
+    verify_each = (b["verify_proof_gas"] - a["verify_proof_gas"]) / dk
+    gate_each = ((b["submit_gas"] - b["verify_proof_gas"]) - (a["submit_gas"] - a["verify_proof_gas"])) / dk
+    verify_fixed = b["verify_proof_gas"] - verify_each * b["k"]
+    action_fixed = b["submit_gas"] - (verify_each + gate_each) * b["k"]
+
+    def k_for(target: float, fixed: float, each: float) -> int | None:
+        """The smallest K whose per-borrower gas is within the target on this line (None: no K)."""
+        return None if each >= target else max(1, math.ceil(fixed / (target - each)))
+
+    return {
+        "from_k": [a["k"], b["k"]],
+        "verify_fixed_gas": round(verify_fixed), "verify_per_borrower_gas": round(verify_each),
+        "gate_per_borrower_gas": round(gate_each), "action_fixed_gas": round(action_fixed),
+        "action_per_borrower_floor_gas": round(verify_each + gate_each),
+        "k_for_verify_target": k_for(BATCHING_TARGETS["gas_per_inference"], verify_fixed, verify_each),
+        "k_for_action_target": k_for(BATCHING_TARGETS["action_gas_per_inference"], action_fixed,
+                                     verify_each + gate_each),
+    }
+
+
 # Throughput (issue 15): inferences proven per hour by `zkinfer batch`'s runner, for each K in the list and
 # 1 or 2 local workers (worker start-up included); the best configuration is the section's headline.
 THROUGHPUT_KS = (1, 64, 256)
@@ -405,8 +436,9 @@ def machine() -> dict:
 
 def run(out_path: str | os.PathLike = DEFAULT_OUT, sections: list[str] | None = None,
         circuits_dir: str | os.PathLike = "circuits", models: list[str] | None = None,
-        progress: Callable | None = None) -> dict:
-    """Run the named sections (default: all) and merge them into the results file."""
+        progress: Callable | None = None, readme: str | os.PathLike | None = None) -> dict:
+    """Run the named sections (default: all), merge them into the results file, then write the report (and
+    regenerate `readme`'s benchmark blocks, when given; see `report`)."""
     from .errors import UsageError
 
     out_path = Path(out_path)
@@ -419,21 +451,32 @@ def run(out_path: str | os.PathLike = DEFAULT_OUT, sections: list[str] | None = 
         results[name] = SECTIONS[name](Path(circuits_dir), models=models, progress=progress)
         if name == "batching":
             results["batching_targets"] = batching_targets(results[name])
+            results["batching_gas_model"] = batching_gas_model(results[name])
         _say(progress, f"[{name}] done in {time.perf_counter() - t:.0f} s")
         results.setdefault("measured_at", {})[name] = datetime.now(UTC).isoformat(timespec="seconds")
     results["machine"] = machine()
     results["ezkl_version"] = EZKL_VERSION
     write_json_atomic(out_path, results)
-    report(out_path)
+    report(out_path, progress=progress, readme=readme)
     return results
 
 
-def report(results_path: str | os.PathLike = DEFAULT_OUT) -> Path:
-    """REPORT.md and its plots beside the results file, from it alone (`zkinfer bench --report-only`)."""
-    from .bench_report import write_report
+def report(results_path: str | os.PathLike = DEFAULT_OUT, readme: str | os.PathLike | None = None,
+           progress: Callable | None = None) -> Path:
+    """REPORT.md and its plots beside the results file, from it alone (`zkinfer bench --report-only`); with
+    `readme` (a file that exists), its `<!-- bench:NAME -->` blocks regenerated from the same results."""
+    from .bench_report import update_readme, write_report
     from .errors import UsageError
 
     results_path = Path(results_path)
     if not results_path.is_file():
         raise UsageError(f"results file not found: {results_path} (run `make bench` first)")
-    return write_report(json.loads(results_path.read_text()), results_path.parent)
+    results = json.loads(results_path.read_text())
+    path = write_report(results, results_path.parent)
+    if readme is not None and Path(readme).is_file():
+        try:
+            blocks = update_readme(results, readme)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        _say(progress, f"{readme}: regenerated {', '.join(blocks) or 'no'} benchmark block(s)")
+    return path

@@ -11,7 +11,10 @@ drawn with the Agg backend (no display).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from .artifacts import write_text_atomic
 
 REPORT = "REPORT.md"
 PLOTS = {"batching_gas": "batching_gas.png", "batching_prove": "batching_prove.png",
@@ -135,11 +138,10 @@ def _machine_lines(results: dict) -> list[str]:
                 *([[f"measured: {k}", v] for k, v in sorted(when.items())])])]
 
 
-def _overhead_lines(rows: list[dict]) -> list[str]:
-    out = ["## zkinfer against bare ezkl", ""]
+def _overhead_body(rows: list[dict]) -> list[str]:
     if not rows:
-        return out + ["Not measured (`zkinfer bench --section overhead`).", ""]
-    out += ["Same circuit files, interleaved runs; library = in this process, CLI/script = a process each. "
+        return ["Not measured (`zkinfer bench --section overhead`).", ""]
+    out = ["Same circuit files, interleaved runs; library = in this process, CLI/script = a process each. "
             "Seconds are medians (min-max in `results.json`).", "",
             *_table(["model", "logrows", "zkinfer prove s", "ezkl prove s", "ratio", "zkinfer prove (CLI) s",
                      "ezkl script s", "CLI ratio", "zkinfer verify s", "ezkl verify s", "batch ratio"],
@@ -166,16 +168,35 @@ def _overhead_lines(rows: list[dict]) -> list[str]:
     return out + [""]
 
 
-def _batching_lines(rows: list[dict], targets: dict) -> list[str]:
-    out = ["## Many inferences per proof (credit_risk, hashed inputs)", ""]
+def _overhead_lines(rows: list[dict]) -> list[str]:
+    return ["## zkinfer against bare ezkl", "", *_overhead_body(rows),
+            *([f"![zkinfer against bare ezkl]({PLOTS['overhead']})", ""] if rows else [])]
+
+
+def _gas_model_lines(g: dict) -> list[str]:
+    if not g:
+        return []
+    def k_text(k):
+        return f"K >= {_n(k)}" if k else "no K (the per-borrower part alone exceeds it)"
+    return [f"Where the gas goes (a line through K = {g['from_k'][0]} and K = {g['from_k'][1]}): verification costs "
+            f"{_n(g['verify_fixed_gas'])} gas per proof (pairing check, transcript, openings: shared by the K "
+            f"borrowers) plus {_n(g['verify_per_borrower_gas'])} per borrower (its hash and PD instances: calldata "
+            f"and the verifier's work on them); the gate adds {_n(g['gate_per_borrower_gas'])} per borrower (one "
+            "cold read and one warm write of the borrower's record, its RateUpdated event, its subject's calldata, "
+            f"the loops). So a borrower never costs less than {_n(g['action_per_borrower_floor_gas'])} gas, "
+            f"whatever K. On this line, verification <= 5,000 per borrower needs {k_text(g['k_for_verify_target'])}; "
+            f"the whole action <= 12,000 needs {k_text(g['k_for_action_target'])}.", ""]
+
+
+def _batching_body(rows: list[dict], targets: dict, gas_model: dict | None = None) -> list[str]:
     if not rows:
-        return out + ["Not measured (`zkinfer bench --section batching`).", ""]
+        return ["Not measured (`zkinfer bench --section batching`).", ""]
     ok = [r for r in rows if "error" not in r]
-    out += _table(["K", "logrows", "verifier", "prove s / inference", "peak RSS MB", "pk MB",
-                   "verification gas / borrower", "whole action gas / borrower"],
-                  [[_n(r["k"]), _n(r["logrows"]), str(r["verifier"]), _n(r["prove_s_per_inference"], 4),
-                    _n(r["peak_rss_mb"]), _n(r["pk_bytes"] / 2**20), _n(r["gas_per_inference"]),
-                    _n(r["action_gas_per_inference"])] for r in ok])
+    out = _table(["K", "logrows", "verifier", "proof bytes", "prove s / inference", "peak RSS MB", "pk MB",
+                  "verification gas / borrower", "whole action gas / borrower"],
+                 [[_n(r["k"]), _n(r["logrows"]), str(r["verifier"]), _n(r.get("proof_bytes")),
+                   _n(r["prove_s_per_inference"], 4), _n(r["peak_rss_mb"]), _n(r["pk_bytes"] / 2**20),
+                   _n(r["gas_per_inference"]), _n(r["action_gas_per_inference"])] for r in ok])
     for r in rows:
         if "error" in r:
             out += [f"The curve stops at K = {r['k']}: {r['error']}", ""]
@@ -184,16 +205,20 @@ def _batching_lines(rows: list[dict], targets: dict) -> list[str]:
         out += [f"- {name}: {_n(t['measured'], 4)} against {_n(t['target'], 2)}: {'met' if t['met'] else 'not met'}"
                 for name, t in targets.items() if name != "k"]
         out += [""]
-    if ok:
+    return out + _gas_model_lines(gas_model or {})
+
+
+def _batching_lines(rows: list[dict], targets: dict, gas_model: dict | None = None) -> list[str]:
+    out = ["## Many inferences per proof (credit_risk, hashed inputs)", "", *_batching_body(rows, targets, gas_model)]
+    if any("error" not in r for r in rows):
         out += [f"![gas per borrower]({PLOTS['batching_gas']})", "", f"![prove time]({PLOTS['batching_prove']})", ""]
     return out
 
 
-def _throughput_lines(t: dict) -> list[str]:
-    out = ["## Throughput (`zkinfer batch` runner)", ""]
+def _throughput_body(t: dict) -> list[str]:
     if not t or "configurations" not in t:
-        return out + ["Not measured (`zkinfer bench --section throughput`).", ""]
-    out += _table(["K", "workers", "inferences", "seconds", "inferences per hour"],
+        return ["Not measured (`zkinfer bench --section throughput`).", ""]
+    out = _table(["K", "workers", "inferences", "seconds", "inferences per hour"],
                   [[_n(c["k"]), _n(c.get("workers")), _n(c.get("inferences")), _n(c.get("elapsed_s"), 1),
                     _n(c.get("inferences_per_hour")) if "inferences_per_hour" in c
                     else c.get("skipped") or c.get("error", "-")] for c in t["configurations"]])
@@ -202,19 +227,25 @@ def _throughput_lines(t: dict) -> list[str]:
     return out
 
 
-def _estimates_lines(rows: list[dict]) -> list[str]:
-    out = ["## Cost before you build: `zkinfer circuit estimate` against the built circuits", ""]
+def _throughput_lines(t: dict) -> list[str]:
+    return ["## Throughput (`zkinfer batch` runner)", "", *_throughput_body(t)]
+
+
+def _estimates_body(rows: list[dict]) -> list[str]:
     if not rows:
-        return out + ["Not measured (`zkinfer bench --section estimates`).", ""]
+        return ["Not measured (`zkinfer bench --section estimates`).", ""]
     quantities = [("logrows", 0), ("pk_bytes", 0), ("peak_bytes", 0), ("prove_s", 2), ("verify_gas", 0)]
-    out += _table(["model", *(f"{q} predicted / measured" for q, _ in quantities)],
+    out = _table(["model", *(f"{q} predicted / measured" for q, _ in quantities)],
                   [[r["model"], *(f"{_n(r['predicted'].get(q), d)} / {_n(r['measured'].get(q), d)}"
                                   for q, d in quantities)] for r in rows])
     misses = [f"{r['model']} {q} ({_n(v['ratio'], 2)}x)" for r in rows for q, v in r.get("ratios", {}).items()
               if not v["within_2x"]]
-    out += ["Within 2x: " + ("all compared quantities." if not misses else f"all but {', '.join(misses)}."), "",
-            f"![predicted against measured]({PLOTS['estimates']})", ""]
-    return out
+    return out + ["Within 2x: " + ("all compared quantities." if not misses else f"all but {', '.join(misses)}."), ""]
+
+
+def _estimates_lines(rows: list[dict]) -> list[str]:
+    return ["## Cost before you build: `zkinfer circuit estimate` against the built circuits", "",
+            *_estimates_body(rows), *([f"![predicted against measured]({PLOTS['estimates']})", ""] if rows else [])]
 
 
 def write_report(results: dict, out_dir: str | os.PathLike) -> Path:
@@ -235,9 +266,45 @@ def write_report(results: dict, out_dir: str | os.PathLike) -> Path:
              "Generated by `make bench` (or `zkinfer bench --report-only`) from `bench/results.json`; every number "
              "below is read from that file. Timings mean something only on an otherwise idle machine.", "", *plots,
              *_machine_lines(results), *_overhead_lines(results.get("overhead") or []),
-             *(["![zkinfer against bare ezkl](overhead.png)", ""] if results.get("overhead") else []),
-             *_batching_lines(batching, targets), *_throughput_lines(results.get("throughput") or {}),
+             *_batching_lines(batching, targets, results.get("batching_gas_model")), *_throughput_lines(results.get("throughput") or {}),
              *_estimates_lines(results.get("estimates") or [])]
     path = out_dir / REPORT
     path.write_text("\n".join(lines))
     return path
+
+
+# README blocks regenerated from the results, between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`: the
+# README's benchmark tables are never typed by hand. A section the results lack leaves its block as it was.
+README_BLOCKS = {
+    "overhead": lambda r: _overhead_body(r.get("overhead") or []) if r.get("overhead") else None,
+    "batching": lambda r: (_batching_body(r["batching"], r.get("batching_targets") or {},
+                                          r.get("batching_gas_model")) if r.get("batching") else None),
+    "throughput": lambda r: _throughput_body(r["throughput"]) if r.get("throughput") else None,
+    "estimates": lambda r: _estimates_body(r["estimates"]) if r.get("estimates") else None,
+}
+_BLOCK = re.compile(r"(<!-- bench:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /bench:(?P=name) -->)", re.S)
+
+
+def update_readme(results: dict, readme: str | os.PathLike) -> list[str]:
+    """Rewrite each marked block of `readme` from `results`; returns the names of the blocks rewritten.
+    Raises ValueError for a block name with no generator (a typo would otherwise go stale silently)."""
+    readme = Path(readme)
+    text = readme.read_text()
+    done = []
+
+    def fill(m: re.Match) -> str:
+        name = m["name"]
+        if name not in README_BLOCKS:
+            raise ValueError(f"{readme}: unknown benchmark block {name!r}; known: {', '.join(README_BLOCKS)}")
+        lines = README_BLOCKS[name](results)
+        if lines is None:
+            return m[0]
+        done.append(name)
+        when = (results.get("measured_at") or {}).get(name, "")
+        stamp = f"<!-- generated from bench/results.json ({name}, measured {when}) by `make bench-report` -->\n"
+        return m[1] + stamp + "\n".join(lines).rstrip("\n") + "\n" + m[4]
+
+    new = _BLOCK.sub(fill, text)
+    if new != text:
+        write_text_atomic(readme, new)
+    return done

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from pipeline.bench import batching_targets
-from pipeline.bench_report import PLOTS, REPORT, write_report
+from pipeline.bench import batching_gas_model, batching_targets
+from pipeline.bench_report import PLOTS, REPORT, update_readme, write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -80,10 +80,85 @@ def test_report_from_results(tmp_path):
 def test_report_only_regenerates_from_the_file(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"machine": {"cpus": 2}, "ezkl_version": "23.0.5"}))
     r = subprocess.run([sys.executable, "-m", "pipeline.cli", "bench", "--out", tmp_path / "results.json",
-                        "--report-only"], capture_output=True, text=True)
+                        "--report-only", "--readme", tmp_path / "no-readme.md"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     md = (tmp_path / REPORT).read_text()
     assert "Not measured (`zkinfer bench --section overhead`)" in md and "23.0.5" in md
     r = subprocess.run([sys.executable, "-m", "pipeline.cli", "bench", "--out", tmp_path / "none.json",
-                        "--report-only"], capture_output=True, text=True)
+                        "--report-only", "--readme", tmp_path / "no-readme.md"], capture_output=True, text=True)
     assert r.returncode == 2 and "results file not found" in r.stderr
+
+
+README = """# A project
+
+Prose stays.
+
+<!-- bench:batching -->
+| K | hand-typed |
+|---|---|
+| 1 | 999,999 |
+<!-- /bench:batching -->
+
+More prose.
+
+<!-- bench:overhead -->
+old overhead
+<!-- /bench:overhead -->
+
+<!-- bench:throughput -->
+kept: no throughput in these results
+<!-- /bench:throughput -->
+"""
+
+
+def test_readme_blocks_are_regenerated_from_the_results(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    r = results()
+    del r["throughput"]
+    assert sorted(update_readme(r, readme)) == ["batching", "overhead"]
+    text = readme.read_text()
+    assert "999,999" not in text and "old overhead" not in text
+    for kept in ("# A project", "Prose stays.", "More prose.", "kept: no throughput in these results"):
+        assert kept in text, kept
+    batching = text.split("<!-- bench:batching -->")[1].split("<!-- /bench:batching -->")[0]
+    assert "617,265" in batching and "24,766" in batching and "The curve stops at K = 128" in batching
+    assert "7.123" in text.split("<!-- bench:overhead -->")[1]
+    assert update_readme(r, readme) == ["batching", "overhead"] and readme.read_text() == text  # idempotent
+
+    readme.write_text("<!-- bench:batchnig -->\n<!-- /bench:batchnig -->\n")
+    with pytest.raises(ValueError, match="batchnig"):
+        update_readme(r, readme)
+
+
+def test_report_only_regenerates_the_readme_through_the_cli(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps(results()))
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "bench", "--out", tmp_path / "results.json",
+                        "--report-only", "--readme", readme], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "8,642" in readme.read_text().split("<!-- bench:throughput -->")[1]
+    readme.write_text("<!-- bench:nope -->\n<!-- /bench:nope -->\n")
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "bench", "--out", tmp_path / "results.json",
+                        "--report-only", "--readme", readme], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown benchmark block 'nope'" in r.stderr and "Traceback" not in r.stderr
+
+
+def _gas_row(k, verify, submit):
+    return {"k": k, "verify_proof_gas": verify, "submit_gas": submit}
+
+
+def test_the_gas_model_is_the_line_through_the_two_largest_k():
+    # verification 800k + 2k x K, the gate 30k + 9k x K on top
+    rows = [_gas_row(k, 800_000 + 2_000 * k, 830_000 + 11_000 * k) for k in (1, 64, 128)]
+    rows.append({"k": 256, "error": "build failed"})
+    g = batching_gas_model(rows)
+    assert g["from_k"] == [64, 128]
+    assert (g["verify_fixed_gas"], g["verify_per_borrower_gas"], g["gate_per_borrower_gas"]) == (800_000, 2_000, 9_000)
+    assert g["action_per_borrower_floor_gas"] == 11_000
+    assert g["k_for_verify_target"] == 267  # 800k / (5,000 - 2,000) = 266.7
+    assert g["k_for_action_target"] == 830  # 830k / (12,000 - 11,000)
+    rows = [_gas_row(k, 800_000 + 2_000 * k, 830_000 + 13_000 * k) for k in (64, 128)]
+    assert batching_gas_model(rows)["k_for_action_target"] is None  # 13k per borrower: no K reaches 12k
+    assert batching_gas_model(rows[:1]) == {}

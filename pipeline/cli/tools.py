@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -15,14 +16,19 @@ from .base import cli, progress
 @click.option("--model", "models", multiple=True, help="Only these zoo models (repeatable).")
 @click.option("--circuits", "circuits_dir", default="circuits", show_default=True, type=click.Path(file_okay=False))
 @click.option("--report-only", is_flag=True, help="Only regenerate REPORT.md and its plots from the results file.")
-def bench_cmd(out_path, sections, models, circuits_dir, report_only):
-    """Benchmark the zoo (sections: see pipeline/bench.py), then write REPORT.md and plots beside the results."""
+@click.option("--readme", default="README.md", show_default=True, type=click.Path(dir_okay=False),
+              help="Regenerate this file's `<!-- bench:NAME -->` blocks from the results (skipped if absent).")
+def bench_cmd(out_path, sections, models, circuits_dir, report_only, readme):
+    """Benchmark the zoo (sections: see pipeline/bench.py), then write REPORT.md and plots beside the results
+    and regenerate the README's benchmark tables."""
     from ..bench import report, run
 
     if not report_only:
-        run(out_path, list(sections) or None, circuits_dir, list(models) or None, progress=progress)
+        run(out_path, list(sections) or None, circuits_dir, list(models) or None, progress=progress, readme=readme)
         click.echo(f"results: {out_path}")
-    click.echo(f"report: {report(out_path)}")
+    else:
+        report(out_path, readme=readme, progress=progress)
+    click.echo(f"report: {Path(out_path).parent / 'REPORT.md'}")
 
 
 @cli.command("reliability")
