@@ -162,3 +162,13 @@ def test_the_gas_model_is_the_line_through_the_two_largest_k():
     rows = [_gas_row(k, 800_000 + 2_000 * k, 830_000 + 13_000 * k) for k in (64, 128)]
     assert batching_gas_model(rows)["k_for_action_target"] is None  # 13k per borrower: no K reaches 12k
     assert batching_gas_model(rows[:1]) == {}
+
+
+def test_an_excess_over_bare_ezkl_is_explained_from_the_profile(tmp_path):
+    r = results()
+    row = r["overhead"][0]
+    row.update(zkinfer_prove_s=7.6, ezkl_prove_s=6.9, prove_ratio=1.101)
+    md = write_report(r, tmp_path).read_text()
+    assert "Over: credit_risk." in md
+    assert "credit_risk's excess (0.700 s a proof at the medians): ezkl's mock prover takes 0.200 s" in md
+    assert "(2.8%)" in md
