@@ -57,14 +57,14 @@ test-long: install
 test-fast: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# Everything: results.json, then REPORT.md and its plots. KS="1,4,16" narrows the batching curve,
+# Everything: results.json, then REPORT.md, its plots and the README's benchmark tables. KS="1,4,16" narrows the batching curve,
 # RUNS=5 times each overhead contender 5 times.
 KS   ?=
 RUNS ?=
 bench: install
 	ZKINFER_BENCH_KS="$(KS)" ZKINFER_BENCH_RUNS="$(RUNS)" $(ZKINFER) bench --out bench/results.json
 
-# Regenerate bench/REPORT.md and its plots from bench/results.json without measuring.
+# Regenerate bench/REPORT.md, its plots and the README's benchmark tables from bench/results.json without measuring.
 bench-report: install
 	$(ZKINFER) bench --out bench/results.json --report-only
 
