@@ -132,6 +132,17 @@ def measure_gas(circuit_dir: str | os.PathLike, proof_path: str | os.PathLike, r
             "effects": s.effects}
 
 
+def measure_verify_gas(circuit_dir: str | os.PathLike, proof_path: str | os.PathLike, rpc_url: str) -> tuple:
+    """(gas of a transaction calling the circuit's verifier alone with the proof, the verifier mode), for a
+    model no gate consumes: deployed with the lending gate for its verifier, which is never submitted to."""
+    from . import chain, prooffile
+
+    with tempfile.TemporaryDirectory(prefix="zkinfer-gas-") as tmp:
+        d = chain.deploy(circuit_dir, rpc_url, "lending", deployments_dir=tmp)
+        handle = chain.open_gate(chain.Chain(rpc_url), d.circuit, tmp)
+        return chain.verification_gas(handle, prooffile.load(proof_path, zkinfer=True).calldata), d.verifier_mode
+
+
 def bench_gas(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> dict:
     """Gas on a local anvil (mainnet limits): deployments, verification, and each gated action."""
     from . import chain
@@ -378,7 +389,8 @@ def bench_throughput(circuits_dir: Path, models: list[str] | None = None, progre
 def bench_estimates(circuits_dir: Path, models: list[str] | None = None, progress: Callable | None = None) -> list:
     """Per zoo model: `zkinfer circuit estimate`'s predictions (from its ONNX and calibration data, with the
     build's options) against the built circuit: logrows, pk bytes, peak RSS and seconds of a proof (in a
-    process of its own), and verification gas on anvil for models a gate consumes."""
+    process of its own), and verification gas on anvil (a gate's path for models a gate consumes, the
+    verifier alone for the others)."""
     from . import chain, zoo
     from .build import BuildOptions
     from .compile import CircuitArgs, Visibility
@@ -403,6 +415,8 @@ def bench_estimates(circuits_dir: Path, models: list[str] | None = None, progres
                 if name in GAS_CONSUMERS:
                     gas = measure_gas(m.dir, path, node.rpc_url, GAS_CONSUMERS[name])
                     measured["verify_gas"], measured["verifier_mode"] = gas["verify_proof"], gas["verifier_mode"]
+                else:  # no gate acts on it: its verifier's gas alone
+                    measured["verify_gas"], measured["verifier_mode"] = measure_verify_gas(m.dir, path, node.rpc_url)
                 rows.append({"model": name, "predicted": predicted, "measured": measured,
                              "ratios": estimate_ratios(predicted, measured)})
         finally:
