@@ -174,6 +174,7 @@ def bench_gas(circuits_dir: Path, models: list[str] | None = None, progress: Cal
 BATCHING_MODEL = "credit_risk"
 BATCHING_KS = (1, 4, 16, 64, 128, 256)
 BATCHING_KS_ENV = "ZKINFER_BENCH_KS"
+BATCHING_TARGET_K = 256  # the K the targets are set for
 BATCHING_TARGETS = {"gas_per_inference": 5_000, "action_gas_per_inference": 12_000,
                     "prove_s_per_inference_vs_k1": 0.1, "prove_s_per_inference_vs_k64": 1.0}
 # A proof timed in a process of its own, so its peak memory is its own: prints the seconds of each proof.
@@ -289,11 +290,12 @@ def bench_batching(circuits_dir: Path, models: list[str] | None = None, progress
 
 
 def batching_targets(rows: list[dict]) -> dict:
-    """How the largest K measured compares with issue 15's targets (from the measured rows)."""
+    """How K = BATCHING_TARGET_K (or the largest K measured, when the curve stops short of it) compares with
+    issue 15's targets, from the measured rows."""
     by_k = {r["k"]: r for r in rows if "error" not in r}
     if 1 not in by_k or len(by_k) < 2:
         return {}
-    top = by_k[max(by_k)]
+    top = by_k[BATCHING_TARGET_K if BATCHING_TARGET_K in by_k else max(by_k)]
     measured = {
         "gas_per_inference": top["gas_per_inference"],
         "action_gas_per_inference": top["action_gas_per_inference"],

@@ -211,7 +211,7 @@ def _batching_body(rows: list[dict], targets: dict, gas_model: dict | None = Non
         if "error" in r:
             out += [f"The curve stops at K = {r['k']}: {r['error']}", ""]
     if targets:
-        out += [f"Targets at K = {targets['k']} (the largest measured):", ""]
+        out += [f"Targets at K = {targets['k']}:", ""]
         out += [f"- {name}: {_n(t['measured'], 4)} against {_n(t['target'], 2)}: {'met' if t['met'] else 'not met'}"
                 for name, t in targets.items() if name != "k"]
         out += [""]

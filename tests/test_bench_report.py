@@ -172,3 +172,11 @@ def test_an_excess_over_bare_ezkl_is_explained_from_the_profile(tmp_path):
     assert "Over: credit_risk." in md
     assert "credit_risk's excess (0.700 s a proof at the medians): ezkl's mock prover takes 0.200 s" in md
     assert "(2.8%)" in md
+
+
+def test_targets_are_judged_at_k_256_even_when_the_curve_goes_further():
+    rows = [_batching_row(1, 617_000, 660_000, 11.7), _batching_row(64, 14_478, 24_737, 0.67),
+            _batching_row(256, 5_239, 15_117, 0.70), _batching_row(288, 4_897, 14_761, 0.71)]
+    t = batching_targets(rows)
+    assert t["k"] == 256 and t["gas_per_inference"] == {"measured": 5239, "target": 5000, "met": False}
+    assert batching_targets(rows[:2])["k"] == 64  # the curve stopped short of 256: its largest K
