@@ -37,3 +37,12 @@ def test_prove_in_a_process_of_its_own(tiny_circuit, tmp_path):
     seconds, peak_mb = bench.prove_in_process(tiny_circuit, 1, tmp_path / "p.json")
     assert len(seconds) == 1 and seconds[0] > 0 and peak_mb > 50
     assert (tmp_path / "p.json").exists()
+
+
+@pytest.mark.slow
+def test_workers_whose_provers_would_not_fit_together_are_skipped_with_the_sizes(tiny_circuit, monkeypatch):
+    monkeypatch.setenv("ZKINFER_MEMORY_LIMIT", "1M")  # less than one tiny prover: nothing is measured
+    [row] = bench.throughput_configurations(tiny_circuit, 1, workers_list=(2,))
+    assert row["workers"] == 2 and "inferences_per_hour" not in row
+    assert row["skipped"].startswith("2 provers at once would need ~") and "GB each" in row["skipped"]
+    assert "0.0 GB available" in row["skipped"]
