@@ -46,6 +46,14 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, out_dir: Path, plot: str) -> str:
+    """Lay out, write and close one figure; returns its file name."""
+    fig.tight_layout()
+    fig.savefig(out_dir / PLOTS[plot], dpi=100)
+    plt.close(fig)
+    return PLOTS[plot]
+
+
 def _plot_batching(rows: list[dict], targets: dict, out_dir: Path) -> list[str]:
     plt = _pyplot()
     ok = [r for r in rows if "error" not in r]
@@ -62,19 +70,14 @@ def _plot_batching(rows: list[dict], targets: dict, out_dir: Path) -> list[str]:
            title="credit_risk, hashed inputs: gas per borrower against K")
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / PLOTS["batching_gas"], dpi=100)
-    plt.close(fig)
+    _save(plt, fig, out_dir, "batching_gas")
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.plot(ks, [r["prove_s_per_inference"] for r in ok], "o-")
     ax.set(xscale="log", yscale="log", xlabel="K (inferences per proof)", ylabel="prove seconds per inference",
            title="credit_risk, hashed inputs: prove time per inference against K")
     ax.set_xticks(ks, [str(k) for k in ks])
-    fig.tight_layout()
-    fig.savefig(out_dir / PLOTS["batching_prove"], dpi=100)
-    plt.close(fig)
-    return [PLOTS["batching_gas"], PLOTS["batching_prove"]]
+    return [PLOTS["batching_gas"], _save(plt, fig, out_dir, "batching_prove")]
 
 
 def _plot_overhead(rows: list[dict], out_dir: Path) -> list[str]:
@@ -94,10 +97,7 @@ def _plot_overhead(rows: list[dict], out_dir: Path) -> list[str]:
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))], [r["model"] for r in rows])
     ax.set(ylabel="prove seconds (median, min-max)", title="zkinfer against bare ezkl, same circuit files")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / PLOTS["overhead"], dpi=100)
-    plt.close(fig)
-    return [PLOTS["overhead"]]
+    return [_save(plt, fig, out_dir, "overhead")]
 
 
 def _plot_estimates(rows: list[dict], out_dir: Path) -> list[str]:
@@ -120,10 +120,7 @@ def _plot_estimates(rows: list[dict], out_dir: Path) -> list[str]:
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))], [r["model"] for r in rows])
     ax.set(ylabel="predicted / measured", title="zkinfer circuit estimate against the built circuits")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_dir / PLOTS["estimates"], dpi=100)
-    plt.close(fig)
-    return [PLOTS["estimates"]]
+    return [_save(plt, fig, out_dir, "estimates")]
 
 
 def _machine_lines(results: dict) -> list[str]:
