@@ -24,7 +24,7 @@ def test_a_k_that_cannot_be_built_ends_the_curve_with_the_reason(monkeypatch, tm
 
 def test_k_lists_and_ratios(monkeypatch):
     monkeypatch.delenv(bench.BATCHING_KS_ENV, raising=False)
-    assert bench._ks(bench.BATCHING_KS_ENV, bench.BATCHING_KS) == (1, 4, 16, 64, 128, 256)
+    assert bench._ks(bench.BATCHING_KS_ENV, bench.BATCHING_KS) == (1, 4, 16, 64, 128, 256, 288)
     monkeypatch.setenv(bench.BATCHING_KS_ENV, "1, 4")
     assert bench._ks(bench.BATCHING_KS_ENV, bench.BATCHING_KS) == (1, 4)
     r = bench.estimate_ratios({"logrows": 16, "prove_s": 9.0, "verify_gas": 800_000},
