@@ -62,13 +62,17 @@ class CostEstimate:
     prove_s: float
     verify_gas: int
     verifier_mode: str  # the mode the gas is predicted for
+    # Rows the circuit fills of its 2**logrows (ezkl's num_rows; None if the settings lack it). A batched
+    # circuit that leaves many empty could take more inferences per proof for the same key and prove time.
+    rows_used: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def describe(self) -> str:
         mem = resources.MemoryEstimate(self.logrows, self.pk_bytes, self.peak_bytes).describe()
-        return (f"estimate: logrows {self.logrows}, {self.advice_columns} advice column(s), {mem}, "
+        fill = (f" ({self.rows_used:,} of {2**self.logrows:,} rows used)" if self.rows_used else "")
+        return (f"estimate: logrows {self.logrows}{fill}, {self.advice_columns} advice column(s), {mem}, "
                 f"prove ~{self.prove_s:.1f} s, verification ~{self.verify_gas:,} gas "
                 f"({self.instances} instances, {self.verifier_mode} verifier)")
 
@@ -93,7 +97,8 @@ def from_settings(settings: CircuitSettings, verifier_mode: str = "standard",
     return CostEstimate(logrows=settings.logrows, advice_columns=resources.advice_columns(settings.raw,
                                                                                           settings.logrows),
                         instances=n, pk_bytes=mem.pk_bytes, peak_bytes=mem.peak_bytes, prove_s=round(prove_s, 2),
-                        verify_gas=int(gas), verifier_mode=verifier_mode)
+                        verify_gas=int(gas), verifier_mode=verifier_mode,
+                        rows_used=int(settings.raw["num_rows"]) if settings.raw.get("num_rows") else None)
 
 
 def estimate_circuit(onnx_path: str | os.PathLike, data_path: str | os.PathLike, options=None,

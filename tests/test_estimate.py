@@ -31,7 +31,11 @@ def test_model_follows_rows_instances_and_verifier():
     reusable = estimate.from_settings(_settings(15), verifier_mode="reusable")
     assert reusable.verify_gas == small.verify_gas + estimate.REUSABLE_EXTRA_GAS
     line = small.describe()
-    assert line.startswith("estimate: logrows 15") and f"{small.verify_gas:,} gas" in line
+    assert line.startswith("estimate: logrows 15,") and f"{small.verify_gas:,} gas" in line
+    filled = _settings(19)
+    filled.raw["num_rows"] = 462_080
+    assert estimate.from_settings(filled).describe().startswith(
+        "estimate: logrows 19 (462,080 of 524,288 rows used), ")
 
 
 def test_estimate_of_the_tiny_model(tiny_model):
